@@ -1,0 +1,1 @@
+"""Agents: configuration, version history and the runtime-config cache."""

@@ -1,0 +1,165 @@
+"""Creating, changing and reading agents, always inside one workspace.
+
+Each change bumps the agent's version and stores a snapshot, so the
+history shows who changed what, and any version can be restored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard.agents.schema import AgentConfig, RuntimeConfig, ToolSpec
+from switchboard.auth.service import Principal
+from switchboard.db.base import new_id
+from switchboard.db.models import Agent, AgentVersion, Tool
+from switchboard.errors import Conflict, InvalidInput, NotFound
+
+CONFIG_FIELDS = tuple(AgentConfig.model_fields)
+
+
+def config_of(agent: Agent) -> AgentConfig:
+    return AgentConfig.model_validate({name: getattr(agent, name) for name in CONFIG_FIELDS})
+
+
+async def get_agent(session: AsyncSession, workspace_id: str, agent_id: str) -> Agent:
+    agent = await session.scalar(
+        select(Agent).where(Agent.id == agent_id, Agent.workspace_id == workspace_id)
+    )
+    if agent is None:
+        raise NotFound("agent", agent_id)
+    return agent
+
+
+async def list_agents(
+    session: AsyncSession, workspace_id: str, *, limit: int, after: str | None
+) -> list[Agent]:
+    query = select(Agent).where(Agent.workspace_id == workspace_id)
+    if after:
+        query = query.where(Agent.id > after)
+    return list(await session.scalars(query.order_by(Agent.id).limit(limit)))
+
+
+async def _check_tool_ids(session: AsyncSession, workspace_id: str, config: AgentConfig) -> None:
+    for field in ("tool_ids", "pre_call_tool_ids"):
+        wanted = set(getattr(config, field))
+        if not wanted:
+            continue
+        found = set(
+            await session.scalars(
+                select(Tool.id).where(Tool.workspace_id == workspace_id, Tool.id.in_(wanted))
+            )
+        )
+        if missing := sorted(wanted - found):
+            raise InvalidInput(f"unknown tool id(s): {', '.join(missing)}", field=field)
+
+
+async def _save(
+    session: AsyncSession,
+    agent: Agent,
+    config: AgentConfig,
+    principal: Principal,
+    changed: list[str],
+) -> Agent:
+    await _check_tool_ids(session, agent.workspace_id, config)
+    for name, value in config.model_dump(mode="json").items():
+        setattr(agent, name, value)
+    session.add(agent)
+    session.add(
+        AgentVersion(
+            agent_id=agent.id,
+            version=agent.version,
+            config=config.model_dump(mode="json"),
+            changed_fields=changed,
+            created_by=principal.key_id,
+        )
+    )
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise Conflict(f"an agent named {config.name!r} already exists", field="name") from exc
+    return agent
+
+
+async def create_agent(session: AsyncSession, principal: Principal, config: AgentConfig) -> Agent:
+    agent = Agent(id=new_id("agt"), workspace_id=principal.workspace_id, version=1)
+    return await _save(session, agent, config, principal, changed=list(CONFIG_FIELDS))
+
+
+async def update_agent(
+    session: AsyncSession, principal: Principal, agent_id: str, patch: BaseModel
+) -> Agent:
+    agent = await get_agent(session, principal.workspace_id, agent_id)
+    changes: dict[str, Any] = patch.model_dump(exclude_unset=True)
+    current = config_of(agent).model_dump()
+    config = AgentConfig.model_validate({**current, **changes})
+    changed = sorted(name for name in changes if current.get(name) != config.model_dump().get(name))
+    if not changed:
+        return agent
+    agent.version += 1
+    return await _save(session, agent, config, principal, changed=changed)
+
+
+async def delete_agent(session: AsyncSession, principal: Principal, agent_id: str) -> None:
+    agent = await get_agent(session, principal.workspace_id, agent_id)
+    await session.delete(agent)
+    await session.commit()
+
+
+async def list_versions(
+    session: AsyncSession, workspace_id: str, agent_id: str
+) -> list[AgentVersion]:
+    await get_agent(session, workspace_id, agent_id)
+    rows = await session.scalars(
+        select(AgentVersion)
+        .where(AgentVersion.agent_id == agent_id)
+        .order_by(AgentVersion.version.desc())
+    )
+    return list(rows)
+
+
+async def restore_version(
+    session: AsyncSession, principal: Principal, agent_id: str, version: int
+) -> Agent:
+    """Make an old version current again, as a new version (history is never rewritten)."""
+    agent = await get_agent(session, principal.workspace_id, agent_id)
+    snapshot = await session.scalar(
+        select(AgentVersion).where(
+            AgentVersion.agent_id == agent_id, AgentVersion.version == version
+        )
+    )
+    if snapshot is None:
+        raise NotFound("agent version", str(version))
+    config = AgentConfig.model_validate(snapshot.config)
+    agent.version += 1
+    return await _save(session, agent, config, principal, changed=[f"restored:{version}"])
+
+
+async def load_runtime_config(
+    session: AsyncSession, workspace_id: str, agent_id: str
+) -> RuntimeConfig:
+    """Resolve an agent for a call: its configuration and the tools it may use."""
+    agent = await get_agent(session, workspace_id, agent_id)
+    config = config_of(agent)
+    wanted = set(config.tool_ids) | set(config.pre_call_tool_ids)
+    tools = {
+        tool.id: ToolSpec(
+            id=tool.id, name=tool.name, description=tool.description, parameters=tool.parameters
+        )
+        for tool in await session.scalars(
+            select(Tool).where(Tool.workspace_id == workspace_id, Tool.id.in_(wanted))
+        )
+    }
+    return RuntimeConfig(
+        agent_id=agent.id,
+        workspace_id=workspace_id,
+        version=agent.version,
+        config=config,
+        tools=[tools[i] for i in config.tool_ids if i in tools],
+        pre_call_tools=[tools[i] for i in config.pre_call_tool_ids if i in tools],
+    )

@@ -1,0 +1,1 @@
+"""Workspaces, users, API keys and roles."""

@@ -1,0 +1,26 @@
+"""Every table, one module per aggregate; importing this registers them all on ``Base``."""
+
+from switchboard.db.models.agent import Agent, AgentVersion
+from switchboard.db.models.automation import FlowNode, Tool
+from switchboard.db.models.call import Call, CallDirection, CallEvent, CallStatus, TranscriptTurn
+from switchboard.db.models.telephony import CarrierAccount, PhoneNumber
+from switchboard.db.models.workspace import ApiKey, Membership, Role, User, Workspace
+
+__all__ = [
+    "Agent",
+    "AgentVersion",
+    "ApiKey",
+    "Call",
+    "CallDirection",
+    "CallEvent",
+    "CallStatus",
+    "CarrierAccount",
+    "FlowNode",
+    "Membership",
+    "PhoneNumber",
+    "Role",
+    "Tool",
+    "TranscriptTurn",
+    "User",
+    "Workspace",
+]

@@ -1,0 +1,1 @@
+"""Carriers, phone numbers and carrier accounts."""

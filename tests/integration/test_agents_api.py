@@ -1,0 +1,203 @@
+"""The agents API: defaults, validation, version history and the runtime config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from switchboard.agents.schema import MAX_PROMPT_CHARS
+from switchboard.db.models import Agent, AgentVersion
+from switchboard.services import Services
+from tests.conftest import Tenant
+
+MINIMAL = {"name": "Front desk", "system_prompt": "You answer the phone.", "greeting": "Hello!"}
+
+
+async def create(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/api/v1/agents", json={**MINIMAL, **fields}, headers=tenant.auth())
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def count_agents(services: Services) -> int:
+    async with services.sessions() as session:
+        return int(await session.scalar(select(func.count()).select_from(Agent)) or 0)
+
+
+async def test_omitted_providers_take_the_embedded_defaults(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    agent = await create(client, tenant)
+    assert agent["stt"]["provider"] == "faster_whisper"
+    assert agent["stt"]["model"] == "tiny.en"
+    assert agent["llm"]["provider"] == "llama_cpp"
+    assert agent["tts"] == {
+        "provider": "piper",
+        "model": None,
+        "voice": "en_US-joe-medium",
+        "speed": 1.0,
+        "options": {},
+    }
+    assert agent["version"] == 1
+    assert agent["id"].startswith("agt_")
+    assert agent["supported_languages"] == ["en"]
+    fetched = await client.get(f"/api/v1/agents/{agent['id']}", headers=tenant.auth())
+    assert fetched.json() == agent
+
+
+async def test_full_configuration_round_trips(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    agent = await create(
+        client,
+        tenant,
+        description="Books cleanings",
+        greeting="Hi {{first_name}}, this is {{agent_name}}.",
+        language="en",
+        supported_languages=["es"],
+        llm={"provider": "openai", "model": "gpt-4o-mini", "temperature": 0.5},
+        fallbacks={"llm": [{"provider": "llama_cpp"}]},
+        pipeline={"idle_reprompt_seconds": 5, "idle_hangup_seconds": 20, "max_call_seconds": 600},
+        business_hours={
+            "timezone": "America/New_York",
+            "weekly": {"mon": [{"start": "09:00", "end": "17:00"}]},
+            "holidays": ["2026-12-25"],
+        },
+        transfer_destinations=[{"name": "sales", "number": "+1 415 867 5309"}],
+        variables={"first_name": {"type": "string", "default": "there"}},
+        analysis_schema=[{"name": "booked", "type": "boolean"}],
+        recording_enabled=False,
+    )
+    assert agent["supported_languages"] == ["en", "es"]
+    assert agent["transfer_destinations"][0]["number"] == "+14158675309"
+    assert agent["business_hours"]["weekly"]["mon"] == [{"start": "09:00", "end": "17:00"}]
+    assert agent["fallbacks"]["llm"][0]["provider"] == "llama_cpp"
+    assert agent["recording_enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({**MINIMAL, "colour": "blue"}, 422, "colour"),
+        ({**MINIMAL, "name": 42}, 422, "name"),
+        ({"name": "No prompt"}, 422, "system_prompt"),
+        ({**MINIMAL, "system_prompt": "x" * (MAX_PROMPT_CHARS + 1)}, 422, "system_prompt"),
+        ({**MINIMAL, "business_hours": {"timezone": "Mars/Olympus"}}, 422, "business_hours.timezone"),
+        ({**MINIMAL, "stt": {"provider": "Deep Gram!"}}, 422, "stt.provider"),
+        ({**MINIMAL, "transfer_destinations": [{"name": "sales", "number": "12"}]}, 422,
+         "transfer_destinations.0.number"),
+        ({**MINIMAL, "pipeline": {"idle_reprompt_seconds": 30, "idle_hangup_seconds": 10}}, 422,
+         "pipeline"),
+        ({**MINIMAL, "greeting": "Hi {{nickname}}"}, 422, "body"),
+        ({**MINIMAL, "tool_ids": ["tool_missing"]}, 422, "tool_ids"),
+    ],
+)
+async def test_bad_input_is_a_problem_naming_the_field_and_writes_nothing(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    services: Services,
+    body: dict[str, Any],
+    status: int,
+    field: str,
+) -> None:
+    response = await client.post("/api/v1/agents", json=body, headers=tenant.auth())
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == status
+    assert problem["field"] == field
+    assert problem["detail"]
+    assert await count_agents(services) == 0
+
+
+async def test_malformed_json_is_400(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    response = await client.post(
+        "/api/v1/agents",
+        content=b'{"name": "x",',
+        headers={**tenant.auth(), "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "body"
+
+
+async def test_oversize_body_is_413(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    response = await client.post(
+        "/api/v1/agents",
+        json={**MINIMAL, "description": "x" * 1_100_000},
+        headers=tenant.auth(),
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_duplicate_name_is_409(
+    client: httpx.AsyncClient, tenant: Tenant, services: Services
+) -> None:
+    await create(client, tenant)
+    response = await client.post("/api/v1/agents", json=MINIMAL, headers=tenant.auth())
+    assert response.status_code == 409
+    assert response.json()["field"] == "name"
+    assert await count_agents(services) == 1
+
+
+async def test_patch_makes_a_version_and_history_can_be_restored(
+    client: httpx.AsyncClient, tenant: Tenant, services: Services
+) -> None:
+    agent = await create(client, tenant)
+    url = f"/api/v1/agents/{agent['id']}"
+    changed = await client.patch(url, json={"greeting": "Good morning!"}, headers=tenant.auth())
+    assert changed.status_code == 200
+    assert changed.json()["greeting"] == "Good morning!"
+    assert changed.json()["version"] == 2
+    assert changed.json()["system_prompt"] == MINIMAL["system_prompt"]
+
+    same = await client.patch(url, json={"greeting": "Good morning!"}, headers=tenant.auth())
+    assert same.json()["version"] == 2
+
+    versions = (await client.get(f"{url}/versions", headers=tenant.auth())).json()
+    assert [v["version"] for v in versions] == [2, 1]
+    assert versions[0]["changed_fields"] == ["greeting"]
+    assert versions[1]["config"]["greeting"] == "Hello!"
+
+    restored = await client.post(f"{url}/versions/1/restore", headers=tenant.auth())
+    assert restored.json()["greeting"] == "Hello!"
+    assert restored.json()["version"] == 3
+    async with services.sessions() as session:
+        count = await session.scalar(select(func.count()).select_from(AgentVersion))
+    assert count == 3
+
+
+async def test_invalid_patch_changes_nothing(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    agent = await create(client, tenant)
+    url = f"/api/v1/agents/{agent['id']}"
+    bad = await client.patch(
+        url, json={"greeting": "New", "pipeline": {"max_call_seconds": 1}}, headers=tenant.auth()
+    )
+    assert bad.status_code == 422
+    assert bad.json()["field"] == "pipeline.max_call_seconds"
+    assert (await client.get(url, headers=tenant.auth())).json() == agent
+
+
+async def test_list_pages_through_agents(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    ids = [(await create(client, tenant, name=f"Agent {i}"))["id"] for i in range(5)]
+    seen: list[str] = []
+    after = None
+    while True:
+        params = {"limit": 2, **({"after": after} if after else {})}
+        page = (await client.get("/api/v1/agents", params=params, headers=tenant.auth())).json()
+        seen += [a["id"] for a in page["data"]]
+        after = page["next_after"]
+        if after is None:
+            break
+    assert seen == sorted(ids)
+
+
+async def test_delete_then_404(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    agent = await create(client, tenant)
+    url = f"/api/v1/agents/{agent['id']}"
+    assert (await client.delete(url, headers=tenant.auth())).status_code == 204
+    missing = await client.get(url, headers=tenant.auth())
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == "application/problem+json"
