@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +98,9 @@ def pg_template() -> Iterator[str]:
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def _own_database(request: pytest.FixtureRequest, tmp_path: Path, *, migrated: bool) -> Iterator[str]:
+def _own_database(
+    request: pytest.FixtureRequest, tmp_path: Path, *, migrated: bool
+) -> Iterator[str]:
     if request.param == "sqlite":
         path = tmp_path / "switchboard.db"
         if migrated:
@@ -189,3 +191,22 @@ async def other_tenant(services: Services) -> Tenant:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{next(_counter)}"
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[bool]],
+    *,
+    seconds: float = 5.0,
+    what: str = "condition",
+) -> None:
+    """Poll ``condition`` until it holds; fail after ``seconds``.
+
+    For effects that cross a process or network boundary (Redis pub/sub, a
+    subprocess) where no in-process event can be awaited.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            while not await condition():  # noqa: ASYNC110 - the signal lives in another process
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        pytest.fail(f"{what} did not happen within {seconds} s")

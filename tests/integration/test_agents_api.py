@@ -17,7 +17,9 @@ MINIMAL = {"name": "Front desk", "system_prompt": "You answer the phone.", "gree
 
 
 async def create(client: httpx.AsyncClient, tenant: Tenant, **fields: Any) -> dict[str, Any]:
-    response = await client.post("/api/v1/agents", json={**MINIMAL, **fields}, headers=tenant.auth())
+    response = await client.post(
+        "/api/v1/agents", json={**MINIMAL, **fields}, headers=tenant.auth()
+    )
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -84,12 +86,22 @@ async def test_full_configuration_round_trips(client: httpx.AsyncClient, tenant:
         ({**MINIMAL, "name": 42}, 422, "name"),
         ({"name": "No prompt"}, 422, "system_prompt"),
         ({**MINIMAL, "system_prompt": "x" * (MAX_PROMPT_CHARS + 1)}, 422, "system_prompt"),
-        ({**MINIMAL, "business_hours": {"timezone": "Mars/Olympus"}}, 422, "business_hours.timezone"),
+        (
+            {**MINIMAL, "business_hours": {"timezone": "Mars/Olympus"}},
+            422,
+            "business_hours.timezone",
+        ),
         ({**MINIMAL, "stt": {"provider": "Deep Gram!"}}, 422, "stt.provider"),
-        ({**MINIMAL, "transfer_destinations": [{"name": "sales", "number": "12"}]}, 422,
-         "transfer_destinations.0.number"),
-        ({**MINIMAL, "pipeline": {"idle_reprompt_seconds": 30, "idle_hangup_seconds": 10}}, 422,
-         "pipeline"),
+        (
+            {**MINIMAL, "transfer_destinations": [{"name": "sales", "number": "12"}]},
+            422,
+            "transfer_destinations.0.number",
+        ),
+        (
+            {**MINIMAL, "pipeline": {"idle_reprompt_seconds": 30, "idle_hangup_seconds": 10}},
+            422,
+            "pipeline",
+        ),
         ({**MINIMAL, "greeting": "Hi {{nickname}}"}, 422, "body"),
         ({**MINIMAL, "tool_ids": ["tool_missing"]}, 422, "tool_ids"),
     ],

@@ -1,0 +1,130 @@
+"""The ``switchboard`` command as a user runs it: real processes, real files, a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from switchboard.auth.service import authenticate
+from switchboard.config import Settings
+from switchboard.db.models import Role
+from switchboard.services import Services
+
+KEY_PATTERN = re.compile(r"sb_[a-z0-9]{8}_[A-Za-z0-9_-]+")
+SWITCHBOARD = [sys.executable, "-m", "switchboard.cli"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*SWITCHBOARD, *args], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*SWITCHBOARD, "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, process.communicate()[1]
+            try:
+                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "server did not answer /health in 30 s"
+            time.sleep(0.1)
+        yield base, process
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+
+
+def test_keys_create_prints_only_a_working_key(tmp_path: Path) -> None:
+    result = run(
+        "keys", "create", "--workspace", "ops", "--role", "admin", "--data-dir", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    key = result.stdout.strip()
+    assert KEY_PATTERN.fullmatch(key)
+    assert "created workspace ops" in result.stderr
+
+    async def check() -> Role:
+        services = await Services.open(Settings(data_dir=tmp_path), run_migrations=False)
+        try:
+            async with services.sessions() as session:
+                return (await authenticate(session, key)).role
+        finally:
+            await services.close()
+
+    assert asyncio.run(check()) is Role.ADMIN
+    again = run("keys", "create", "--workspace", "ops", "--data-dir", str(tmp_path))
+    assert "created workspace" not in again.stderr
+    assert again.stdout.strip() != key
+
+
+def test_migrate_prints_the_revision(tmp_path: Path) -> None:
+    result = run("migrate", "--data-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0002"
+    assert (tmp_path / "switchboard.db").exists()
+
+
+def test_bad_configuration_is_a_clear_error(tmp_path: Path) -> None:
+    env = {**os.environ, "SWITCHBOARD_ENVIRONMENT": "production"}
+    result = subprocess.run(
+        [*SWITCHBOARD, "migrate", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert "SWITCHBOARD_SECRET_KEY" in result.stderr
+
+
+def test_serve_seeds_an_empty_data_dir_once(tmp_path: Path) -> None:
+    with server(tmp_path) as (base, process):
+        assert httpx.get(f"{base}/docs").status_code == 200
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=15)
+    keys = KEY_PATTERN.findall(stderr)
+    assert len(keys) == 1, stderr
+    headers = {"Authorization": f"Bearer {keys[0]}"}
+
+    with server(tmp_path) as (base, process):
+        agents = httpx.get(f"{base}/api/v1/agents", headers=headers).json()["data"]
+        numbers = httpx.get(f"{base}/api/v1/numbers", headers=headers).json()["data"]
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=15)
+    assert [a["name"] for a in agents] == ["Demo receptionist"]
+    assert [(n["number"], n["carrier"], n["agent_id"]) for n in numbers] == [
+        ("+15550100", "simulator", agents[0]["id"])
+    ]
+    assert KEY_PATTERN.findall(stderr) == []
