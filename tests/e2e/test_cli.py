@@ -62,8 +62,12 @@ def server(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
             time.sleep(0.1)
         yield base, process
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=15)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            process.communicate(timeout=15)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_keys_create_prints_only_a_working_key(tmp_path: Path) -> None:

@@ -1,0 +1,62 @@
+"""The README's curl tour, run as written against a real server."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_cli import KEY_PATTERN, server
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def tour_script() -> str:
+    text = README.read_text()
+    tour = text.split("<!-- tour:start -->", 1)[1].split("<!-- tour:end -->", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", tour, flags=re.S)
+    # The reader sets SB and SB_KEY by hand; the test supplies them.
+    lines = [
+        line
+        for block in blocks
+        for line in block.splitlines()
+        if not line.startswith(("export SB=", "export SB_KEY="))
+    ]
+    return "\n".join(lines)
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_the_tour_works_as_written(tmp_path: Path) -> None:
+    with server(tmp_path) as (base, process):
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", tour_script()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "SB": base, "SB_KEY": _owner_key(process)},
+        )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert '{"status":"ok"}' in out
+    assert '"role": "owner"' in out
+    assert re.search(r"^agt_\w+$", out, flags=re.M)
+    assert '"field": "pipline"' in out
+    assert '"number": "+15550123"' in out
+    assert re.search(r"^2$", out, flags=re.M)  # the version after the PATCH
+    assert '"changed_fields": [\n    "greeting"\n  ]' in out
+    assert re.search(r"^x-config-source: database", out, flags=re.M | re.I)
+    assert '"secrets_set": [\n    "auth_token"\n  ]' in out
+    assert "f00dfeed" not in out
+    assert KEY_PATTERN.search(out.splitlines()[-1])
+
+
+def _owner_key(process: subprocess.Popen[str]) -> str:
+    """Read the server's stderr until the first-start panel has printed the key."""
+    assert process.stderr is not None
+    for line in process.stderr:
+        if match := KEY_PATTERN.search(line):
+            return match.group(0)
+    raise AssertionError("server printed no owner key")
