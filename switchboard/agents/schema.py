@@ -46,22 +46,23 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-# The embedded defaults (DESIGN §5): all ship inside packages and run offline.
-DEFAULT_STT = {"provider": "faster_whisper", "model": "tiny.en"}
-DEFAULT_LLM = {"provider": "llama_cpp", "model": "smollm2-135m-instruct"}
-DEFAULT_TTS = {"provider": "piper", "voice": "en_US-joe-medium"}
+# The embedded defaults (DESIGN §5): all ship inside packages and run offline. A model or
+# voice left out is filled in from the provider's catalog entry when the agent is saved.
+DEFAULT_STT_PROVIDER = "faster_whisper"
+DEFAULT_LLM_PROVIDER = "llama_cpp"
+DEFAULT_TTS_PROVIDER = "piper"
 
 
 class STTSettings(StrictModel):
-    provider: ProviderId = DEFAULT_STT["provider"]
-    model: str | None = Field(default=DEFAULT_STT["model"], max_length=100)
+    provider: ProviderId = DEFAULT_STT_PROVIDER
+    model: str | None = Field(default=None, max_length=100)
     language: LanguageTag | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class LLMSettings(StrictModel):
-    provider: ProviderId = DEFAULT_LLM["provider"]
-    model: str | None = Field(default=DEFAULT_LLM["model"], max_length=100)
+    provider: ProviderId = DEFAULT_LLM_PROVIDER
+    model: str | None = Field(default=None, max_length=100)
     temperature: float = Field(default=0.3, ge=0, le=2)
     max_tokens: int = Field(default=200, ge=1, le=4096)
     base_url: str | None = Field(default=None, max_length=500)
@@ -69,9 +70,9 @@ class LLMSettings(StrictModel):
 
 
 class TTSSettings(StrictModel):
-    provider: ProviderId = DEFAULT_TTS["provider"]
+    provider: ProviderId = DEFAULT_TTS_PROVIDER
     model: str | None = Field(default=None, max_length=100)
-    voice: str | None = Field(default=DEFAULT_TTS["voice"], max_length=100)
+    voice: str | None = Field(default=None, max_length=100)
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -1,0 +1,1 @@
+"""STT, LLM and TTS providers: a registry of adapters around Pipecat services."""

@@ -1,0 +1,1 @@
+"""STT provider adapters, one module per provider (or family)."""

@@ -1,0 +1,1 @@
+"""TTS provider adapters, one module per provider (or family)."""
