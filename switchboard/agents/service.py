@@ -18,6 +18,8 @@ from switchboard.auth.service import Principal
 from switchboard.db.base import new_id
 from switchboard.db.models import Agent, AgentVersion, Tool
 from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.providers.credentials import configured_providers
+from switchboard.providers.validation import resolve_providers
 
 CONFIG_FIELDS = tuple(AgentConfig.model_fields)
 
@@ -58,6 +60,12 @@ async def _check_tool_ids(session: AsyncSession, workspace_id: str, config: Agen
             raise InvalidInput(f"unknown tool id(s): {', '.join(missing)}", field=field)
 
 
+async def _checked(session: AsyncSession, workspace_id: str, config: AgentConfig) -> AgentConfig:
+    """Check references the schema cannot see (tools, providers) and fill provider defaults."""
+    await _check_tool_ids(session, workspace_id, config)
+    return resolve_providers(config, await configured_providers(session, workspace_id))
+
+
 async def _save(
     session: AsyncSession,
     agent: Agent,
@@ -65,7 +73,6 @@ async def _save(
     principal: Principal,
     changed: list[str],
 ) -> Agent:
-    await _check_tool_ids(session, agent.workspace_id, config)
     for name, value in config.model_dump(mode="json").items():
         setattr(agent, name, value)
     session.add(agent)
@@ -88,6 +95,7 @@ async def _save(
 
 async def create_agent(session: AsyncSession, principal: Principal, config: AgentConfig) -> Agent:
     agent = Agent(id=new_id("agt"), workspace_id=principal.workspace_id, version=1)
+    config = await _checked(session, principal.workspace_id, config)
     return await _save(session, agent, config, principal, changed=list(CONFIG_FIELDS))
 
 
@@ -98,7 +106,9 @@ async def update_agent(
     changes: dict[str, Any] = patch.model_dump(exclude_unset=True)
     current = config_of(agent).model_dump()
     config = AgentConfig.model_validate({**current, **changes})
-    changed = sorted(name for name in changes if current.get(name) != config.model_dump().get(name))
+    config = await _checked(session, principal.workspace_id, config)
+    new = config.model_dump()
+    changed = sorted(name for name in changes if current.get(name) != new.get(name))
     if not changed:
         return agent
     agent.version += 1
@@ -135,7 +145,9 @@ async def restore_version(
     )
     if snapshot is None:
         raise NotFound("agent version", str(version))
-    config = AgentConfig.model_validate(snapshot.config)
+    config = await _checked(
+        session, principal.workspace_id, AgentConfig.model_validate(snapshot.config)
+    )
     agent.version += 1
     return await _save(session, agent, config, principal, changed=[f"restored:{version}"])
 

@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from switchboard.api import agents, carriers, keys, numbers
+from switchboard.api import agents, carriers, keys, numbers, providers
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (agents, numbers, carriers, keys):
+for module in (agents, numbers, carriers, providers, keys):
     api_router.include_router(module.router)

@@ -11,62 +11,17 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
 
+import aiohttp
+from pipecat.services.ai_service import AIService
 from pipecat.services.llm_service import LLMService
 from pipecat.services.stt_service import STTService
 from pipecat.services.tts_service import TTSService
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from switchboard.agents.schema import LLMSettings, STTSettings, TTSSettings
-
-
-class ProviderKind(StrEnum):
-    STT = "stt"
-    LLM = "llm"
-    TTS = "tts"
-    VAD = "vad"
-    TURN = "turn"
-
-
-class NoOptions(BaseModel):
-    """For providers that take no provider-specific options."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-@dataclass(frozen=True)
-class ProviderSpec:
-    """What the catalog says about one provider; the registry holds one per provider.
-
-    ``target`` names the adapter class (``"module:Class"``), imported only
-    when a call needs it, so a missing optional package breaks only the
-    agents that use it.
-    """
-
-    id: str
-    kind: ProviderKind
-    target: str
-    label: str
-    local: bool = False
-    streaming: bool = True
-    models: tuple[str, ...] = ()
-    default_model: str | None = None
-    voices: tuple[str, ...] = ()
-    default_voice: str | None = None
-    languages: tuple[str, ...] = ("en",)
-    sample_rates: tuple[int, ...] = (8000, 16000)
-    credentials: tuple[str, ...] = ()
-    options: type[BaseModel] = NoOptions
-    package: str = "pipecat-ai"
-    testing: bool = False
-    notes: str = ""
-
-    @property
-    def any_model(self) -> bool:
-        """True when the provider takes any model name (e.g. an OpenAI-compatible server)."""
-        return not self.models
+from switchboard.providers.spec import ProviderKind, ProviderSpec
 
 
 @dataclass(frozen=True)
@@ -77,10 +32,11 @@ class BuildContext:
     language: str = "en"
     credentials: Mapping[str, str] = field(default_factory=dict)
     local: Any = None  # shared local engines (``switchboard.providers.local``), when running
+    http: aiohttp.ClientSession | None = None  # the process's shared HTTP session
 
 
 SettingsT = TypeVar("SettingsT", STTSettings, LLMSettings, TTSSettings)
-ServiceT = TypeVar("ServiceT", STTService, LLMService, TTSService)
+ServiceT = TypeVar("ServiceT", bound=AIService)
 
 
 class ProviderAdapter(ABC, Generic[SettingsT, ServiceT]):
@@ -107,7 +63,7 @@ class STTProvider(ProviderAdapter[STTSettings, STTService]):
     kind = ProviderKind.STT
 
 
-class LLMProvider(ProviderAdapter[LLMSettings, LLMService]):
+class LLMProvider(ProviderAdapter[LLMSettings, LLMService[Any]]):
     kind = ProviderKind.LLM
 
 

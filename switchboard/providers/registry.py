@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
+from typing import TYPE_CHECKING
 
-from switchboard.errors import ConfigurationError, NotFound
+from switchboard.errors import ConfigurationError, InvalidInput
 from switchboard.providers import options as opt
-from switchboard.providers.base import ProviderAdapter, ProviderKind, ProviderSpec
+from switchboard.providers.spec import ProviderKind, ProviderSpec
+
+if TYPE_CHECKING:
+    from switchboard.providers.base import ProviderAdapter
 
 STT, LLM, TTS, VAD, TURN = (
     ProviderKind.STT,
@@ -39,7 +43,7 @@ SPECS: tuple[ProviderSpec, ...] = (
                  streaming=False, models=("gpt-4o-transcribe", "gpt-4o-mini-transcribe", "whisper-1"),
                  default_model="gpt-4o-mini-transcribe", languages=ANY),
     ProviderSpec("sarvam", STT, f"{P}.stt.cloud:SarvamSTT", "Sarvam", credentials=KEY,
-                 models=("saarika:v2.5", "saaras:v3"), default_model="saarika:v2.5",
+                 models=("saaras:v3", "saaras:v4"), default_model="saaras:v3",
                  languages=("en-IN", "hi-IN", "bn-IN", "ta-IN", "te-IN", "kn-IN", "ml-IN", "mr-IN",
                             "gu-IN", "pa-IN", "od-IN", "en", "hi")),
     ProviderSpec("elevenlabs", STT, f"{P}.stt.cloud:ElevenLabsSTT", "ElevenLabs", credentials=KEY,
@@ -72,6 +76,7 @@ SPECS: tuple[ProviderSpec, ...] = (
                  default_model="claude-haiku-4-5", languages=ANY),
     ProviderSpec("openai_compatible", LLM, f"{P}.llm.cloud:OpenAICompatibleLLM",
                  "OpenAI-compatible endpoint (Ollama, vLLM, llama.cpp server)", languages=ANY,
+                 optional_credentials=KEY,
                  notes="Needs llm.base_url; an api_key credential is sent when the workspace has one."),
     ProviderSpec("fake", LLM, f"{P}.llm.fake:FakeLLM", "Fake LLM (tests)", local=True,
                  languages=ANY, options=opt.FakeLLMOptions, testing=True),
@@ -91,9 +96,8 @@ SPECS: tuple[ProviderSpec, ...] = (
                  default_model="eleven_flash_v2_5", default_voice="21m00Tcm4TlvDq8ikWAM",
                  languages=ANY),
     ProviderSpec("sarvam", TTS, f"{P}.tts.cloud:SarvamTTS", "Sarvam", credentials=KEY,
-                 models=("bulbul:v2", "bulbul:v3"), default_model="bulbul:v2",
-                 voices=("anushka", "manisha", "vidya", "arya", "abhilash", "karun", "hitesh"),
-                 default_voice="anushka",
+                 models=("bulbul:v3", "bulbul:v4-flash"), default_model="bulbul:v3",
+                 default_voice="shubh",
                  languages=("en-IN", "hi-IN", "bn-IN", "ta-IN", "te-IN", "kn-IN", "ml-IN", "mr-IN",
                             "gu-IN", "pa-IN", "od-IN", "en", "hi")),
     ProviderSpec("deepgram", TTS, f"{P}.tts.cloud:DeepgramTTS", "Deepgram Aura", credentials=KEY,
@@ -122,8 +126,9 @@ def get_spec(kind: ProviderKind, provider_id: str) -> ProviderSpec:
     spec = REGISTRY.get((kind, provider_id))
     if spec is None:
         known = ", ".join(sorted(s.id for s in SPECS if s.kind is kind))
-        raise NotFound(f"{kind.value} provider", provider_id, field=f"{kind.value}.provider") from (
-            ValueError(f"known: {known}")
+        raise InvalidInput(
+            f"unknown {kind.value} provider {provider_id!r}; known: {known}",
+            field=f"{kind.value}.provider",
         )
     return spec
 

@@ -52,6 +52,10 @@ async def test_omitted_providers_take_the_embedded_defaults(
 
 
 async def test_full_configuration_round_trips(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    stored = await client.put(
+        "/api/v1/providers/openai/credentials", json={"api_key": "sk-test"}, headers=tenant.auth()
+    )
+    assert stored.status_code == 204
     agent = await create(
         client,
         tenant,

@@ -43,10 +43,10 @@ async def test_downgrade_one_step_then_upgrade_again(empty_database_url: str) ->
     try:
         await migrate.upgrade(engine)
         await migrate.downgrade(engine, "-1")
-        assert await migrate.current_revision(engine) == "0001"
+        assert await migrate.current_revision(engine) == "0002"
         tables = await _tables(empty_database_url)
-        assert "agents" in tables
-        assert "calls" not in tables
+        assert "calls" in tables
+        assert "provider_credentials" not in tables
         await migrate.upgrade(engine)
         assert await migrate.current_revision(engine) == migrate.head_revision()
         await migrate.downgrade(engine, "base")

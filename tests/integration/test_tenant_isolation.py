@@ -39,6 +39,9 @@ ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("GET", "/api/v1/carriers/{carrier}"): (V, None),
     ("PUT", "/api/v1/carriers/{carrier}"): (A, {"account_sid": SID, "auth_token": "x" * 20}),
     ("DELETE", "/api/v1/carriers/{carrier}"): (A, None),
+    ("GET", "/api/v1/providers"): (V, None),
+    ("PUT", "/api/v1/providers/{provider}/credentials"): (A, {"api_key": "k-123"}),
+    ("DELETE", "/api/v1/providers/{provider}/credentials"): (A, None),
     ("GET", "/api/v1/workspace"): (V, None),
     ("GET", "/api/v1/keys"): (A, None),
     ("POST", "/api/v1/keys"): (A, {"role": "viewer"}),
@@ -79,12 +82,16 @@ async def build_resources(client: httpx.AsyncClient, tenant: Tenant) -> dict[str
     spare = (
         await client.post("/api/v1/keys", json={"role": "viewer", "name": "spare"}, headers=auth)
     ).json()
+    await client.put(
+        "/api/v1/providers/deepgram/credentials", json={"api_key": "dg-acme"}, headers=auth
+    )
     return {
         "agent_id": agent["id"],
         "number_id": number["id"],
         "carrier": "twilio",
         "key_id": spare["id"],
         "version": "1",
+        "provider": "deepgram",
     }
 
 
@@ -135,6 +142,7 @@ async def test_another_workspace_sees_and_changes_nothing(
             "/api/v1/numbers/{number_id}",
             "/api/v1/carriers/{carrier}",
             "/api/v1/keys",
+            "/api/v1/providers",
         )
     }
     for route in sorted(ROUTES, key=lambda r: r[0] == "DELETE"):

@@ -3,6 +3,7 @@
 from switchboard.db.models.agent import Agent, AgentVersion
 from switchboard.db.models.automation import FlowNode, Tool
 from switchboard.db.models.call import Call, CallDirection, CallEvent, CallStatus, TranscriptTurn
+from switchboard.db.models.provider import ProviderCredential
 from switchboard.db.models.telephony import CarrierAccount, PhoneNumber
 from switchboard.db.models.workspace import ApiKey, Membership, Role, User, Workspace
 
@@ -18,6 +19,7 @@ __all__ = [
     "FlowNode",
     "Membership",
     "PhoneNumber",
+    "ProviderCredential",
     "Role",
     "Tool",
     "TranscriptTurn",
