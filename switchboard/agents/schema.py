@@ -53,10 +53,16 @@ DEFAULT_LLM_PROVIDER = "llama_cpp"
 DEFAULT_TTS_PROVIDER = "piper"
 
 
+EndpointURL = Annotated[str, StringConstraints(pattern=r"^(https?|wss?)://[^\s]+$", max_length=500)]
+
+
 class STTSettings(StrictModel):
     provider: ProviderId = DEFAULT_STT_PROVIDER
     model: str | None = Field(default=None, max_length=100)
     language: LanguageTag | None = None
+    base_url: EndpointURL | None = Field(
+        default=None, description="a self-hosted or regional endpoint instead of the provider's"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -65,7 +71,9 @@ class LLMSettings(StrictModel):
     model: str | None = Field(default=None, max_length=100)
     temperature: float = Field(default=0.3, ge=0, le=2)
     max_tokens: int = Field(default=200, ge=1, le=4096)
-    base_url: str | None = Field(default=None, max_length=500)
+    base_url: EndpointURL | None = Field(
+        default=None, description="an OpenAI-compatible server, or a provider's regional endpoint"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -74,6 +82,9 @@ class TTSSettings(StrictModel):
     model: str | None = Field(default=None, max_length=100)
     voice: str | None = Field(default=None, max_length=100)
     speed: float = Field(default=1.0, ge=0.5, le=2.0)
+    base_url: EndpointURL | None = Field(
+        default=None, description="a self-hosted or regional endpoint instead of the provider's"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -72,3 +72,9 @@ class TTSProvider(ProviderAdapter[TTSSettings, TTSService]):
 
     def voice(self, settings: TTSSettings) -> str | None:
         return settings.voice or self.spec.default_voice
+
+
+def endpoint(parameter: str, url: str | None) -> dict[str, Any]:
+    """``{parameter: url}`` when an agent overrides a provider's endpoint, else no argument at all
+    (so the service keeps its own default)."""
+    return {parameter: url} if url else {}

@@ -37,6 +37,10 @@ class ScriptedRule(_Options):
 class ScriptedOptions(_Options):
     rules: list[ScriptedRule] = Field(default_factory=list)
     fallback: str = "Sorry, I did not catch that. Could you say it another way?"
+    match_tool_names: bool = Field(
+        default=False,
+        description="when no rule matches, call an offered tool whose name's words the caller said",
+    )
 
 
 class LlamaCppOptions(_Options):

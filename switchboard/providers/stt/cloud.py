@@ -11,7 +11,7 @@ from pipecat.services.sarvam.stt import SarvamSTTService
 from pipecat.services.stt_service import STTService
 
 from switchboard.agents.schema import STTSettings
-from switchboard.providers.base import BuildContext, STTProvider
+from switchboard.providers.base import BuildContext, STTProvider, endpoint
 from switchboard.providers.languages import pipecat_language
 from switchboard.providers.options import DeepgramOptions
 
@@ -26,6 +26,7 @@ class DeepgramSTT(STTProvider):
         assert isinstance(options, DeepgramOptions)
         return DeepgramSTTService(
             api_key=ctx.credentials["api_key"],
+            base_url=settings.base_url or "",
             sample_rate=ctx.sample_rate,
             settings=DeepgramSTTService.Settings(
                 model=self.model(settings),
@@ -40,6 +41,7 @@ class AssemblyAISTT(STTProvider):
     def create(self, settings: STTSettings, ctx: BuildContext) -> STTService:
         return AssemblyAISTTService(
             api_key=ctx.credentials["api_key"],
+            **endpoint("api_endpoint_base_url", settings.base_url),
             sample_rate=ctx.sample_rate,
             settings=AssemblyAISTTService.Settings(
                 model=self.model(settings), language=pipecat_language(_language(settings, ctx))
@@ -51,6 +53,7 @@ class OpenAISTT(STTProvider):
     def create(self, settings: STTSettings, ctx: BuildContext) -> STTService:
         return OpenAISTTService(
             api_key=ctx.credentials["api_key"],
+            base_url=settings.base_url,
             sample_rate=ctx.sample_rate,
             settings=OpenAISTTService.Settings(
                 model=self.model(settings), language=pipecat_language(_language(settings, ctx))
@@ -75,6 +78,7 @@ class ElevenLabsSTT(STTProvider):
         return ElevenLabsSTTService(
             api_key=ctx.credentials["api_key"],
             aiohttp_session=_session(ctx),
+            **endpoint("base_url", settings.base_url),
             sample_rate=ctx.sample_rate,
             settings=ElevenLabsSTTService.Settings(
                 model=self.model(settings), language=pipecat_language(_language(settings, ctx))

@@ -10,7 +10,7 @@ from pipecat.services.sarvam.tts import SarvamTTSService
 from pipecat.services.tts_service import TTSService
 
 from switchboard.agents.schema import TTSSettings
-from switchboard.providers.base import BuildContext, TTSProvider
+from switchboard.providers.base import BuildContext, TTSProvider, endpoint
 from switchboard.providers.languages import pipecat_language
 
 
@@ -18,6 +18,7 @@ class CartesiaTTS(TTSProvider):
     def create(self, settings: TTSSettings, ctx: BuildContext) -> TTSService:
         return CartesiaTTSService(
             api_key=ctx.credentials["api_key"],
+            **endpoint("url", settings.base_url),
             sample_rate=ctx.sample_rate,
             settings=CartesiaTTSService.Settings(
                 model=self.model(settings),
@@ -31,6 +32,7 @@ class ElevenLabsTTS(TTSProvider):
     def create(self, settings: TTSSettings, ctx: BuildContext) -> TTSService:
         return ElevenLabsTTSService(
             api_key=ctx.credentials["api_key"],
+            **endpoint("url", settings.base_url),
             sample_rate=ctx.sample_rate,
             settings=ElevenLabsTTSService.Settings(
                 model=self.model(settings),
@@ -45,6 +47,7 @@ class SarvamTTS(TTSProvider):
     def create(self, settings: TTSSettings, ctx: BuildContext) -> TTSService:
         return SarvamTTSService(
             api_key=ctx.credentials["api_key"],
+            **endpoint("url", settings.base_url),
             sample_rate=ctx.sample_rate,
             settings=SarvamTTSService.Settings(
                 model=self.model(settings),
@@ -59,6 +62,7 @@ class DeepgramTTS(TTSProvider):
     def create(self, settings: TTSSettings, ctx: BuildContext) -> TTSService:
         return DeepgramTTSService(
             api_key=ctx.credentials["api_key"],
+            **endpoint("base_url", settings.base_url),
             sample_rate=ctx.sample_rate,
             settings=DeepgramTTSService.Settings(voice=self.voice(settings), speed=settings.speed),
         )
@@ -70,6 +74,7 @@ class OpenAITTS(TTSProvider):
     def create(self, settings: TTSSettings, ctx: BuildContext) -> TTSService:
         return OpenAITTSService(
             api_key=ctx.credentials["api_key"],
+            base_url=settings.base_url,
             sample_rate=24000,
             settings=OpenAITTSService.Settings(
                 model=self.model(settings), voice=self.voice(settings), speed=settings.speed

@@ -1,0 +1,167 @@
+"""The scripted LLM: keyword rules, tool calls through Pipecat's function calling, fallback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
+from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
+from pipecat.frames.frames import (
+    Frame,
+    FunctionCallResultFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMServiceMetadataFrame,
+    LLMTextFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.llm_service import FunctionCallParams
+from pipecat.tests.utils import run_test
+
+from switchboard.agents.schema import LLMSettings
+from switchboard.providers.base import BuildContext, ProviderKind
+from switchboard.providers.llm.scripted import ScriptedLLMService, contains_words, name_words
+from switchboard.providers.options import ScriptedRule
+from switchboard.providers.registry import load_adapter
+
+HOURS = ScriptedRule(match=["hours", "open"], reply="We are open nine to five.")
+HUMAN = ScriptedRule(
+    match=["a person", "human", "agent"],
+    reply="Connecting you now.",
+    tool="transfer_call",
+    arguments={"department": "support"},
+)
+TRANSFER = FunctionSchema(
+    "transfer_call",
+    "Transfer the caller to a department",
+    {"department": {"type": "string", "enum": ["sales", "support"]}},
+    ["department"],
+)
+
+
+def user_says(text: str, tools: Sequence[FunctionSchema] = ()) -> LLMContext:
+    return LLMContext(
+        messages=[{"role": "user", "content": text}],
+        tools=ToolsSchema(standard_tools=list(tools)) if tools else ToolsSchema(standard_tools=[]),
+    )
+
+
+def spoken(frames: Sequence[Frame]) -> str:
+    return "".join(f.text for f in frames if isinstance(f, LLMTextFrame))
+
+
+async def answer(llm: ScriptedLLMService, context: LLMContext) -> Sequence[Frame]:
+    down, _ = await run_test(llm, frames_to_send=[LLMContextFrame(context)])
+    return down
+
+
+class Recorder:
+    """A function handler that remembers its calls and answers ``{"ok": true}``."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def __call__(self, params: FunctionCallParams) -> None:
+        self.calls.append((params.function_name, dict(params.arguments)))
+        await params.result_callback({"ok": True})
+
+
+def test_keywords_match_whole_words_ignoring_case() -> None:
+    assert contains_words("When do you OPEN tomorrow?", "open")
+    assert contains_words("I want to talk to a person, please", "a person")
+    assert not contains_words("It reopened", "open")
+    assert not contains_words("anything", "")
+    assert name_words("transferToBilling") == ["transfer", "billing"]
+    assert name_words("go_to_main_menu") == ["main", "menu"]
+
+
+async def test_a_matching_rule_says_its_reply() -> None:
+    llm = ScriptedLLMService(rules=[HOURS])
+    down = await answer(llm, user_says("When are you OPEN tomorrow?"))
+    assert spoken(down) == "We are open nine to five."
+    kinds = [type(f) for f in down if not isinstance(f, LLMServiceMetadataFrame)]
+    assert kinds == [LLMFullResponseStartFrame] + [LLMTextFrame] * 6 + [LLMFullResponseEndFrame]
+
+
+async def test_no_match_says_the_fallback() -> None:
+    llm = ScriptedLLMService(rules=[HOURS], fallback="Could you say that again?")
+    assert spoken(await answer(llm, user_says("It reopened last week"))) == (
+        "Could you say that again?"
+    )
+
+
+async def test_the_first_matching_rule_wins() -> None:
+    other = ScriptedRule(match=["open"], reply="second")
+    llm = ScriptedLLMService(rules=[HOURS, other])
+    assert spoken(await answer(llm, user_says("are you open"))) == HOURS.reply
+
+
+async def test_a_rule_tool_call_reaches_the_registered_handler() -> None:
+    llm = ScriptedLLMService(rules=[HOURS, HUMAN])
+    handler = Recorder()
+    llm.register_function("transfer_call", handler)
+    down = await answer(llm, user_says("Can I talk to a HUMAN?", tools=[TRANSFER]))
+    assert spoken(down) == "Connecting you now."
+    assert handler.calls == [("transfer_call", {"department": "support"})]
+    results = [f for f in down if isinstance(f, FunctionCallResultFrame)]
+    assert [r.result for r in results] == [{"ok": True}]
+
+
+async def test_a_rule_whose_tool_is_not_offered_is_skipped() -> None:
+    llm = ScriptedLLMService(rules=[HUMAN], fallback="fallback")
+    handler = Recorder()
+    llm.register_function("transfer_call", handler)
+    assert spoken(await answer(llm, user_says("a human please"))) == "fallback"
+    assert handler.calls == []
+
+
+async def test_tools_can_be_chosen_by_the_words_of_their_names() -> None:
+    billing = FunctionSchema("transfer_to_billing", "Billing questions", {}, [])
+    sales = FunctionSchema("transfer_to_sales", "Buying", {}, [])
+    needs_args = FunctionSchema("billing_lookup", "Look up a bill", {"id": {}}, ["id"])
+    llm = ScriptedLLMService(match_tool_names=True, fallback="fallback")
+    handler = Recorder()
+    llm.register_function(None, handler)  # catch-all: whatever the LLM calls
+    tools = [sales, needs_args, billing]
+    await answer(llm, user_says("Billing, please", tools=tools))
+    assert handler.calls == [("transfer_to_billing", {})]
+    assert spoken(await answer(llm, user_says("the weather", tools=tools))) == "fallback"
+
+
+async def test_after_the_tool_result_the_turn_is_done() -> None:
+    """Pipecat runs the LLM again with the result; the scripted LLM must not loop."""
+    context = user_says("get me an agent", tools=[TRANSFER])
+    llm = ScriptedLLMService(rules=[HUMAN])
+    handler = Recorder()
+    llm.register_function("transfer_call", handler)
+    pair = LLMContextAggregatorPair(context)
+    await run_test(Pipeline([llm, pair.assistant()]), frames_to_send=[LLMContextFrame(context)])
+    assert handler.calls == [("transfer_call", {"department": "support"})]
+    messages: list[Any] = context.get_messages()
+    # Pipecat records the words and the call as two assistant messages, then the result.
+    assert [m["role"] for m in messages] == ["user", "assistant", "assistant", "tool"]
+    assert messages[1]["content"] == "Connecting you now."
+    assert messages[2]["tool_calls"][0]["function"]["name"] == "transfer_call"
+    assert messages[3]["content"] == '{"ok": true}'
+    assert llm.requests == 2  # run again with the result, and answered with silence
+
+
+async def test_nothing_is_said_before_the_caller_speaks() -> None:
+    llm = ScriptedLLMService(rules=[HOURS])
+    context = LLMContext(messages=[{"role": "assistant", "content": "Hello!"}])
+    assert spoken(await answer(llm, context)) == ""
+
+
+async def test_the_adapter_builds_the_service_from_options() -> None:
+    settings = LLMSettings(
+        provider="scripted",
+        options={"rules": [HOURS.model_dump()], "fallback": "Pardon?"},
+    )
+    llm = load_adapter(ProviderKind.LLM, "scripted").create(settings, BuildContext(8000))
+    assert isinstance(llm, ScriptedLLMService)
+    assert spoken(await answer(llm, user_says("opening times?"))) == "Pardon?"
+    assert spoken(await answer(llm, user_says("your hours?"))) == HOURS.reply
