@@ -6,11 +6,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 
 from switchboard import __version__
 from switchboard.api import api_router, problems
+from switchboard.calls.sweeper import run_sweeper
 from switchboard.config import Settings
 from switchboard.services import Services
 
@@ -26,10 +28,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.open(settings)
         app.state.services = services
+        services.spawn(
+            run_sweeper(services.sessions, settings.stuck_call_seconds, every_seconds=60),
+            name="stuck-call-sweeper",
+        )
         try:
             yield
         finally:
             await services.close()
+            if (simulator := getattr(app.state, "simulator", None)) is not None:
+                await simulator.aclose()
+                await simulator.http.aclose()
 
     app = FastAPI(
         title="Switchboard",
@@ -61,4 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api_router)
+    # Imported here: the call runtime pulls in Pipecat, which the API alone does not need.
+    from switchboard.telephony.routes import router as telephony_router
+    from switchboard.telephony.simulator_api import CarrierSimulator, create_simulator_router
+
+    app.include_router(telephony_router)
+    simulator_http = httpx.AsyncClient(timeout=10)
+    simulator = CarrierSimulator(simulator_http)
+    app.state.simulator = simulator
+    app.include_router(create_simulator_router(simulator_http, simulator=simulator))
     return app

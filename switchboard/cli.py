@@ -83,6 +83,15 @@ def serve(
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
 
+def _register_call_command() -> None:
+    from switchboard.caller.command import call
+
+    app.command("call", help="Call an agent from this machine, like a phone would.")(call)
+
+
+_register_call_command()
+
+
 @app.command()
 def migrate(
     data_dir: DataDir = None,

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
         default=None, description="Fernet key (urlsafe base64, 32 bytes) for secrets at rest"
     )
     config_cache_ttl_seconds: float = 30.0
+    max_concurrent_calls: int = Field(default=20, ge=1, description="live calls on this server")
+    stuck_call_seconds: float = Field(
+        default=6 * 3600, description="a call still live after this is finished by the sweeper"
+    )
+    media_connect_timeout_seconds: float = Field(
+        default=30, description="a ringing call whose media never connects fails after this"
+    )
     log_level: str = "INFO"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

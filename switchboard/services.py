@@ -5,8 +5,14 @@ Built once by the app's lifespan (or a CLI command) and closed with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
+import aiohttp
+import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -15,6 +21,7 @@ from switchboard.config import Settings
 from switchboard.crypto import SecretBox
 from switchboard.db import migrate
 from switchboard.db.engine import create_engine, create_sessionmaker, is_sqlite
+from switchboard.voice.slots import CallSlots
 
 
 @dataclass
@@ -25,6 +32,32 @@ class Services:
     box: SecretBox
     config_cache: RuntimeConfigCache
     redis: Redis | None
+    slots: CallSlots
+    http: httpx.AsyncClient  # carrier REST and webhooks
+    local: Any = None  # LocalEngines, created on first call (loading it imports llama.cpp)
+    _aiohttp: aiohttp.ClientSession | None = field(default=None, repr=False)
+    _background: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coroutine`` in the background, owned by this process and cancelled at close."""
+        task = asyncio.create_task(coroutine, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def local_engines(self) -> Any:
+        """The process's shared local engines (the embedded LLM server), created once."""
+        if self.local is None:
+            from switchboard.providers.local import LocalEngines
+
+            self.local = LocalEngines(self.settings.data_dir)
+        return self.local
+
+    def aiohttp_session(self) -> aiohttp.ClientSession:
+        """A shared aiohttp session for provider services that borrow one."""
+        if self._aiohttp is None or self._aiohttp.closed:
+            self._aiohttp = aiohttp.ClientSession()
+        return self._aiohttp
 
     @classmethod
     async def open(cls, settings: Settings, *, run_migrations: bool = True) -> Services:
@@ -47,10 +80,22 @@ class Services:
             box=SecretBox(settings.encryption_key),
             config_cache=cache,
             redis=redis,
+            slots=CallSlots(server_limit=settings.max_concurrent_calls),
+            http=httpx.AsyncClient(timeout=httpx.Timeout(10.0)),
         )
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         await self.config_cache.stop()
+        await self.http.aclose()
+        if self._aiohttp is not None:
+            await self._aiohttp.close()
+        if self.local is not None:
+            await self.local.aclose()
         if self.redis is not None:
             await self.redis.aclose()
         await self.engine.dispose()

@@ -33,6 +33,7 @@ class BuildContext:
     credentials: Mapping[str, str] = field(default_factory=dict)
     local: Any = None  # shared local engines (``switchboard.providers.local``), when running
     http: aiohttp.ClientSession | None = None  # the process's shared HTTP session
+    system_instruction: str | None = None  # the agent's prompt, for LLM services
 
 
 SettingsT = TypeVar("SettingsT", STTSettings, LLMSettings, TTSSettings)

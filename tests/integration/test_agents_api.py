@@ -42,6 +42,7 @@ async def test_omitted_providers_take_the_embedded_defaults(
         "model": None,
         "voice": "en_US-joe-medium",
         "speed": 1.0,
+        "base_url": None,
         "options": {},
     }
     assert agent["version"] == 1

@@ -13,7 +13,9 @@ import pytest
 from fastapi import FastAPI
 
 from switchboard.auth.roles import role_at_least
-from switchboard.db.models import Role
+from switchboard.calls.service import create_call
+from switchboard.db.models import CallDirection, Role
+from switchboard.services import Services
 from tests.conftest import Tenant
 
 V, D, A = Role.VIEWER, Role.DEVELOPER, Role.ADMIN
@@ -42,6 +44,11 @@ ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("GET", "/api/v1/providers"): (V, None),
     ("PUT", "/api/v1/providers/{provider}/credentials"): (A, {"api_key": "k-123"}),
     ("DELETE", "/api/v1/providers/{provider}/credentials"): (A, None),
+    ("GET", "/api/v1/calls"): (V, None),
+    ("GET", "/api/v1/calls/{call_id}"): (V, None),
+    ("GET", "/api/v1/calls/{call_id}/transcript"): (V, None),
+    ("GET", "/api/v1/calls/{call_id}/events"): (V, None),
+    ("GET", "/api/v1/calls/{call_id}/recording"): (V, None),
     ("GET", "/api/v1/workspace"): (V, None),
     ("GET", "/api/v1/keys"): (A, None),
     ("POST", "/api/v1/keys"): (A, {"role": "viewer"}),
@@ -61,7 +68,9 @@ def api_routes(app: FastAPI) -> set[tuple[str, str]]:
     }
 
 
-async def build_resources(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, str]:
+async def build_resources(
+    client: httpx.AsyncClient, tenant: Tenant, services: Services
+) -> dict[str, str]:
     """One of everything in ``tenant``'s workspace; returns the path parameters naming them."""
     auth = tenant.auth()
     agent = (
@@ -85,7 +94,19 @@ async def build_resources(client: httpx.AsyncClient, tenant: Tenant) -> dict[str
     await client.put(
         "/api/v1/providers/deepgram/credentials", json={"api_key": "dg-acme"}, headers=auth
     )
+    async with services.sessions() as session:
+        call = await create_call(
+            session,
+            workspace_id=tenant.workspace_id,
+            agent_id=agent["id"],
+            agent_version=1,
+            direction=CallDirection.INBOUND,
+            carrier="simulator",
+            from_number="+15550142",
+            to_number="+15550100",
+        )
     return {
+        "call_id": call.id,
         "agent_id": agent["id"],
         "number_id": number["id"],
         "carrier": "twilio",
@@ -114,9 +135,9 @@ def test_every_api_route_has_an_access_rule(app: FastAPI) -> None:
 
 @pytest.mark.parametrize("role", list(Role))
 async def test_each_role_gets_exactly_its_permissions(
-    client: httpx.AsyncClient, tenant: Tenant, role: Role
+    client: httpx.AsyncClient, tenant: Tenant, services: Services, role: Role
 ) -> None:
-    params = await build_resources(client, tenant)
+    params = await build_resources(client, tenant, services)
     # Reads and non-destructive writes first, deletes last, so every route finds its target.
     ordered = sorted(ROUTES, key=lambda r: r[0] == "DELETE")
     for route in ordered:
@@ -132,9 +153,9 @@ async def test_each_role_gets_exactly_its_permissions(
 
 @pytest.mark.parametrize("role", list(Role))
 async def test_another_workspace_sees_and_changes_nothing(
-    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, role: Role
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, services: Services, role: Role
 ) -> None:
-    params = await build_resources(client, tenant)
+    params = await build_resources(client, tenant, services)
     before = {
         path: (await client.get(path.format(**params), headers=tenant.auth())).json()
         for path in (
@@ -156,7 +177,12 @@ async def test_another_workspace_sees_and_changes_nothing(
         assert MARKER not in response.text, route
         assert "+15550142" not in response.text, route
         if response.is_success:
-            for ident in (params["agent_id"], params["number_id"], params["key_id"]):
+            for ident in (
+                params["agent_id"],
+                params["number_id"],
+                params["key_id"],
+                params["call_id"],
+            ):
                 assert ident not in response.text, route
     after = {
         path: (await client.get(path.format(**params), headers=tenant.auth())).json()

@@ -21,6 +21,7 @@ class OpenAILLM(LLMProvider):
             base_url=settings.base_url,
             settings=OpenAILLMService.Settings(
                 model=self.model(settings),
+                system_instruction=ctx.system_instruction,
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
             ),
@@ -37,6 +38,7 @@ class OpenAICompatibleLLM(LLMProvider):
             base_url=settings.base_url,
             settings=OpenAILLMService.Settings(
                 model=self.model(settings),
+                system_instruction=ctx.system_instruction,
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
             ),
@@ -49,6 +51,7 @@ class GeminiLLM(LLMProvider):
             api_key=ctx.credentials["api_key"],
             settings=GoogleLLMService.Settings(
                 model=self.model(settings),
+                system_instruction=ctx.system_instruction,
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
             ),
@@ -62,6 +65,7 @@ class GrokLLM(LLMProvider):
             **({"base_url": settings.base_url} if settings.base_url else {}),
             settings=GrokLLMService.Settings(
                 model=self.model(settings),
+                system_instruction=ctx.system_instruction,
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
             ),
@@ -74,6 +78,7 @@ class AnthropicLLM(LLMProvider):
             api_key=ctx.credentials["api_key"],
             settings=AnthropicLLMService.Settings(
                 model=self.model(settings),
+                system_instruction=ctx.system_instruction,
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
             ),

@@ -311,6 +311,7 @@ class LlamaCppLLM(LLMProvider):
             context_tokens=options.context_tokens,
             settings=OpenAILLMService.Settings(
                 model=self.model(settings) or "local",
+                system_instruction=ctx.system_instruction,
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
             ),

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncGenerator
 
 from pipecat.frames.frames import Frame, TranscriptionFrame
+from pipecat.services.settings import STTSettings as PipecatSTTSettings
 from pipecat.services.stt_service import SegmentedSTTService, STTService
 from pipecat.utils.time import time_now_iso8601
 
@@ -23,6 +24,8 @@ class FakeSTTService(SegmentedSTTService):
     """Transcribes the n-th speech segment as ``transcripts[n]`` after ``latency_ms``."""
 
     def __init__(self, *, transcripts: list[str], latency_ms: int, **kwargs: object) -> None:
+        # A fake has no model or language; Pipecat wants every setting given.
+        kwargs.setdefault("settings", PipecatSTTSettings(model=None, language=None))
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._transcripts = list(transcripts)
         self._latency = latency_ms / 1000

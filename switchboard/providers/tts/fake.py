@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import numpy as np
 from pipecat.frames.frames import Frame
+from pipecat.services.settings import TTSSettings as PipecatTTSSettings
 from pipecat.services.tts_service import TTSService
 
 from switchboard.agents.schema import TTSSettings
@@ -31,6 +32,7 @@ def tone(seconds: float, sample_rate: int, frequency_hz: float) -> bytes:
 
 class FakeTTSService(TTSService):
     def __init__(self, *, options: FakeTTSOptions, **kwargs: object) -> None:
+        kwargs.setdefault("settings", PipecatTTSSettings(model=None, voice=None, language=None))
         super().__init__(push_start_frame=True, push_stop_frames=True, **kwargs)  # type: ignore[arg-type]
         self._options = options
         self.spoken: list[str] = []

@@ -1,0 +1,1 @@
+"""Calls: the state machine, events, transcripts and recordings every call leaves behind."""

@@ -1,0 +1,169 @@
+"""Reading and writing call records. Every function is scoped to one workspace or one call."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard.calls.states import FINAL, can_move
+from switchboard.db.base import new_id, utcnow
+from switchboard.db.models import Call, CallDirection, CallEvent, CallStatus, TranscriptTurn
+from switchboard.errors import NotFound
+
+log = logging.getLogger(__name__)
+
+
+async def create_call(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    agent_id: str | None,
+    agent_version: int | None,
+    direction: CallDirection,
+    carrier: str,
+    from_number: str,
+    to_number: str,
+    carrier_call_id: str | None = None,
+    status: CallStatus = CallStatus.RINGING,
+    end_reason: str | None = None,
+) -> Call:
+    now = utcnow()
+    call = Call(
+        id=new_id("call"),
+        workspace_id=workspace_id,
+        agent_id=agent_id,
+        agent_version=agent_version,
+        direction=direction,
+        carrier=carrier,
+        carrier_call_id=carrier_call_id,
+        from_number=from_number,
+        to_number=to_number,
+        status=status,
+        end_reason=end_reason,
+        ended_at=now if status in FINAL else None,
+    )
+    session.add(call)
+    await session.commit()
+    return call
+
+
+async def get_call(session: AsyncSession, workspace_id: str, call_id: str) -> Call:
+    call = await session.scalar(
+        select(Call).where(Call.id == call_id, Call.workspace_id == workspace_id)
+    )
+    if call is None:
+        raise NotFound("call", call_id)
+    return call
+
+
+async def get_call_any_workspace(session: AsyncSession, call_id: str) -> Call | None:
+    """For the media socket, which is addressed by call id alone (the id is unguessable)."""
+    return await session.get(Call, call_id)
+
+
+async def list_calls(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    limit: int,
+    after: str | None,
+    status: CallStatus | None = None,
+    agent_id: str | None = None,
+) -> list[Call]:
+    query = select(Call).where(Call.workspace_id == workspace_id)
+    if after:
+        query = query.where(Call.id < after)
+    if status:
+        query = query.where(Call.status == status)
+    if agent_id:
+        query = query.where(Call.agent_id == agent_id)
+    return list(await session.scalars(query.order_by(Call.id.desc()).limit(limit)))
+
+
+async def move(
+    session: AsyncSession,
+    call_id: str,
+    new: CallStatus,
+    *,
+    end_reason: str | None = None,
+    fields: dict[str, Any] | None = None,
+) -> bool:
+    """Move a call to ``new`` if the state machine allows it; False (and nothing written) if not.
+
+    The transition is one conditional UPDATE, so two processes finishing the
+    same call (a hang-up racing the sweeper) cannot both win.
+    """
+    current = await session.scalar(select(Call.status).where(Call.id == call_id))
+    if current is None or not can_move(current, new):
+        return False
+    values: dict[str, Any] = {"status": new, **(fields or {})}
+    now = utcnow()
+    if new is CallStatus.IN_PROGRESS:
+        values["answered_at"] = now
+    if new in FINAL:
+        values["ended_at"] = now
+        values["end_reason"] = end_reason
+    result = await session.execute(
+        update(Call).where(Call.id == call_id, Call.status == current).values(**values)
+    )
+    await session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def update_fields(session: AsyncSession, call_id: str, **fields: Any) -> None:
+    await session.execute(update(Call).where(Call.id == call_id).values(**fields))
+    await session.commit()
+
+
+async def add_event(
+    session: AsyncSession, call_id: str, seq: int, type_: str, data: dict[str, Any], at: datetime
+) -> None:
+    session.add(CallEvent(call_id=call_id, seq=seq, type=type_, data=data, at=at))
+    await session.commit()
+
+
+async def add_turn(session: AsyncSession, turn: TranscriptTurn) -> None:
+    session.add(turn)
+    await session.commit()
+
+
+async def events_of(session: AsyncSession, call_id: str) -> list[CallEvent]:
+    rows = await session.scalars(
+        select(CallEvent).where(CallEvent.call_id == call_id).order_by(CallEvent.seq)
+    )
+    return list(rows)
+
+
+async def transcript_of(session: AsyncSession, call_id: str) -> list[TranscriptTurn]:
+    rows = await session.scalars(
+        select(TranscriptTurn)
+        .where(TranscriptTurn.call_id == call_id)
+        .order_by(TranscriptTurn.index)
+    )
+    return list(rows)
+
+
+async def count_live_calls(session: AsyncSession, workspace_id: str) -> int:
+    return int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Call)
+            .where(Call.workspace_id == workspace_id, Call.status == CallStatus.IN_PROGRESS)
+        )
+        or 0
+    )
+
+
+async def stuck_calls(session: AsyncSession, started_before: datetime) -> list[str]:
+    """Calls still RINGING or IN_PROGRESS that began before ``started_before``."""
+    rows = await session.scalars(
+        select(Call.id).where(
+            Call.status.in_([CallStatus.RINGING, CallStatus.IN_PROGRESS]),
+            Call.created_at < started_before,
+        )
+    )
+    return list(rows)

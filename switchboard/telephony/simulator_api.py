@@ -1,0 +1,233 @@
+"""A fake carrier REST API for the simulator: ``/simulator/calls``.
+
+It plays what Twilio does when asked to place a call, with Twilio-shaped
+form callbacks: it posts ``ringing`` to the call's status URL, then, by the
+callee's behaviour, ``busy``, ``no-answer`` or ``failed``; or it fetches the
+answer URL (keeping the markup for whoever plays the callee), posts
+``in-progress``, and posts ``completed`` when the call is hung up, transferred
+or (with ``hold_seconds``) after that long. A call that fails is never rung.
+
+The behaviour is asked for explicitly (``"behaviour"``) or chosen by the
+dialled number's last digits, after SIP's status codes: ``...486`` busy,
+``...408`` no answer, ``...500`` fails; any other number answers.
+State lives in memory in one ``CarrierSimulator``; ``GET /simulator/calls``
+shows everything that was asked, for tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+from fastapi import APIRouter, HTTPException
+from pydantic import BaseModel, ConfigDict, Field
+
+log = logging.getLogger(__name__)
+
+Behaviour = Literal["answer", "busy", "no_answer", "fail"]
+BEHAVIOUR_BY_SUFFIX: dict[str, Behaviour] = {"486": "busy", "408": "no_answer", "500": "fail"}
+TERMINAL_STATUS: dict[Behaviour, str] = {
+    "busy": "busy",
+    "no_answer": "no-answer",
+    "fail": "failed",
+}
+
+
+def behaviour_for(number: str) -> Behaviour:
+    """What the callee at ``number`` does when no behaviour is asked for."""
+    return next((b for s, b in BEHAVIOUR_BY_SUFFIX.items() if number.endswith(s)), "answer")
+
+
+class PlaceCallBody(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    to: str = Field(min_length=1, max_length=64)
+    from_number: str = Field(alias="from", min_length=1, max_length=64)
+    answer_url: str = Field(min_length=1, max_length=2000)
+    status_url: str = Field(min_length=1, max_length=2000)
+    behaviour: Behaviour | None = None
+    machine_detection: bool = False
+    hold_seconds: float | None = Field(default=None, ge=0, le=3600)
+
+
+class TransferBody(BaseModel):
+    to: str = Field(min_length=1, max_length=64)
+
+
+@dataclass
+class SimulatedCall:
+    id: str
+    request: PlaceCallBody
+    behaviour: Behaviour
+    status: str = "queued"
+    posted: list[str] = field(default_factory=list)  # statuses sent to the status URL
+    answer_markup: str | None = None
+    transferred_to: str | None = None
+    hung_up: bool = False
+    callback_errors: int = 0
+    answered_at: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "to": self.request.to,
+            "from": self.request.from_number,
+            "answer_url": self.request.answer_url,
+            "status_url": self.request.status_url,
+            "behaviour": self.behaviour,
+            "machine_detection": self.request.machine_detection,
+            "status": self.status,
+            "posted": list(self.posted),
+            "answer_markup": self.answer_markup,
+            "transferred_to": self.transferred_to,
+            "hung_up": self.hung_up,
+            "callback_errors": self.callback_errors,
+        }
+
+
+class CarrierSimulator:
+    """The calls the simulator was asked for, and the tasks that play their callees."""
+
+    def __init__(self, http: httpx.AsyncClient, *, ring_seconds: float = 0.5) -> None:
+        self.http = http
+        self.ring_seconds = ring_seconds
+        self.calls: dict[str, SimulatedCall] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def place(self, body: PlaceCallBody) -> SimulatedCall:
+        call = SimulatedCall(
+            f"SIM{uuid.uuid4().hex}", body, body.behaviour or behaviour_for(body.to)
+        )
+        self.calls[call.id] = call
+        self._tasks[call.id] = asyncio.create_task(self._play(call), name=f"simulated-{call.id}")
+        return call
+
+    async def hang_up(self, call: SimulatedCall) -> None:
+        await self._stop(call)
+        call.hung_up = True
+        if call.status in ("queued", "ringing"):
+            await self._post_status(call, "canceled")
+        elif call.status == "in-progress":
+            await self._post_status(call, "completed")
+
+    async def transfer(self, call: SimulatedCall, to_number: str) -> None:
+        if call.status != "in-progress":
+            raise HTTPException(409, f"call {call.id} is {call.status}, not in progress")
+        await self._stop(call)
+        call.transferred_to = to_number
+        await self._post_status(call, "completed")
+
+    async def aclose(self) -> None:
+        """Stop every callee still being played (server shutdown, end of a test)."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    async def _stop(self, call: SimulatedCall) -> None:
+        task = self._tasks.pop(call.id, None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _play(self, call: SimulatedCall) -> None:
+        try:
+            if call.behaviour == "fail":
+                await self._post_status(call, "failed")
+                return
+            await self._post_status(call, "ringing")
+            await asyncio.sleep(self.ring_seconds)
+            if call.behaviour != "answer":
+                await self._post_status(call, TERMINAL_STATUS[call.behaviour])
+                return
+            await self._fetch_answer(call)
+            await self._post_status(call, "in-progress")
+            if call.request.hold_seconds is not None:
+                await asyncio.sleep(call.request.hold_seconds)
+                await self._post_status(call, "completed")
+        finally:
+            if self._tasks.get(call.id) is asyncio.current_task():
+                del self._tasks[call.id]
+
+    def _form(self, call: SimulatedCall, status: str) -> dict[str, str]:
+        form = {
+            "CallSid": call.id,
+            "CallStatus": status,
+            "From": call.request.from_number,
+            "To": call.request.to,
+            "Direction": "outbound-api",
+        }
+        if call.request.machine_detection and call.answered_at is not None:
+            form["AnsweredBy"] = "human"
+        if status == "completed" and call.answered_at is not None:
+            form["CallDuration"] = str(round(time.monotonic() - call.answered_at))
+        return form
+
+    async def _fetch_answer(self, call: SimulatedCall) -> None:
+        call.answered_at = time.monotonic()
+        try:
+            response = await self.http.post(
+                call.request.answer_url, data=self._form(call, "in-progress")
+            )
+            call.answer_markup = response.text
+        except httpx.HTTPError as exc:
+            call.callback_errors += 1
+            log.warning("simulator: answer URL of %s failed: %s", call.id, type(exc).__name__)
+
+    async def _post_status(self, call: SimulatedCall, status: str) -> None:
+        call.status = status
+        call.posted.append(status)
+        try:
+            response = await self.http.post(call.request.status_url, data=self._form(call, status))
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            call.callback_errors += 1
+            log.warning("simulator: status %s of %s failed: %s", status, call.id, exc)
+
+
+def create_simulator_router(
+    http: httpx.AsyncClient, *, simulator: CarrierSimulator | None = None
+) -> APIRouter:
+    """The ``/simulator`` routes over one ``CarrierSimulator`` (a new one unless given)."""
+    state = simulator or CarrierSimulator(http)
+    router = APIRouter(prefix="/simulator", tags=["simulator"])
+
+    def find(call_id: str) -> SimulatedCall:
+        call = state.calls.get(call_id)
+        if call is None:
+            raise HTTPException(404, f"no simulated call {call_id!r}")
+        return call
+
+    @router.post("/calls", status_code=201)
+    async def place_call(body: PlaceCallBody) -> dict[str, Any]:
+        return state.place(body).as_json()
+
+    @router.get("/calls")
+    async def list_calls() -> list[dict[str, Any]]:
+        return [call.as_json() for call in state.calls.values()]
+
+    @router.get("/calls/{call_id}")
+    async def get_call(call_id: str) -> dict[str, Any]:
+        return find(call_id).as_json()
+
+    @router.post("/calls/{call_id}/transfer")
+    async def transfer(call_id: str, body: TransferBody) -> dict[str, Any]:
+        call = find(call_id)
+        await state.transfer(call, body.to)
+        return call.as_json()
+
+    @router.post("/calls/{call_id}/hangup")
+    async def hangup(call_id: str) -> dict[str, Any]:
+        call = find(call_id)
+        await state.hang_up(call)
+        return call.as_json()
+
+    return router

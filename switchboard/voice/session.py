@@ -1,0 +1,262 @@
+"""CallSession: one live call, from the answered media socket to the finished record.
+
+The session owns every per-call resource (pipeline, timers, recording file,
+call slot) and releases all of them in ``finally``, however the call ends:
+the agent hangs up, the caller hangs up, the socket drops, a provider fails,
+or the task is cancelled. The call record is always finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import WebSocket
+from pipecat.frames.frames import EndFrame, TTSSpeakFrame
+from pipecat.processors.aggregators.llm_response_universal import (
+    AssistantTurnStoppedMessage,
+    UserTurnStoppedMessage,
+)
+from pipecat.workers.runner import WorkerRunner
+
+from switchboard.agents.schema import RuntimeConfig
+from switchboard.agents.template import render
+from switchboard.calls.recorder import CallRecorder
+from switchboard.calls.recording import StereoWavWriter, recording_path
+from switchboard.db.base import utcnow
+from switchboard.db.models import Call, CallStatus
+from switchboard.providers.spec import ProviderKind
+from switchboard.telephony.carrier import Carrier, StreamStart
+from switchboard.voice.pipeline import CallPipeline, build_call_pipeline
+from switchboard.voice.tools import BuiltinTools
+
+log = logging.getLogger(__name__)
+
+MAX_DURATION_MESSAGE = (
+    "We have reached the time limit for this call. Thank you for calling, goodbye."
+)
+IDLE_GOODBYE = "I have not heard from you, so I will hang up now. Goodbye."
+
+
+@dataclass
+class CallInputs:
+    """Everything the media route resolved before the session starts."""
+
+    call: Call
+    runtime: RuntimeConfig
+    carrier: Carrier
+    start: StreamStart
+    websocket: WebSocket
+    credentials: Mapping[str, Mapping[str, str]]
+    variables: dict[str, Any]
+    recordings_dir: Path
+    local: Any = None
+    http: Any = None
+
+
+class CallSession:
+    def __init__(self, inputs: CallInputs, recorder: CallRecorder) -> None:
+        self.inputs = inputs
+        self.recorder = recorder
+        self.config = inputs.runtime.config
+        self.end_reason = "hangup"
+        self.final_status = CallStatus.COMPLETED
+        self._ending = False
+        self._idle_prompts = 0
+        self._timers: list[asyncio.Task[None]] = []
+        self._wav: StereoWavWriter | None = None
+        self._built: CallPipeline | None = None
+        self._user_started_at: datetime | None = None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run the call to its end and leave a finished record, whatever happens."""
+        call = self.inputs.call
+        try:
+            await self.recorder.move(CallStatus.IN_PROGRESS)
+            await self.recorder.event(
+                "call_started",
+                carrier=call.carrier,
+                direction=call.direction.value,
+                from_number=call.from_number,
+                to_number=call.to_number,
+                agent_version=self.inputs.runtime.version,
+            )
+            self._built = self._build()
+            self._start_timers()
+            runner = WorkerRunner(handle_sigint=False)
+            await runner.add_workers(self._built.worker)
+            await runner.run()
+        except asyncio.CancelledError:
+            self.end_reason = "cancelled"
+            raise
+        except Exception as exc:
+            log.exception("call %s failed", call.id)
+            self.end_reason, self.final_status = "error", CallStatus.FAILED
+            await self.recorder.event("error", message=str(exc) or type(exc).__name__, fatal=True)
+        finally:
+            await asyncio.shield(self._finish())
+
+    async def _finish(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        for timer in self._timers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await timer
+        fields: dict[str, Any] = {}
+        if self._built is not None:
+            fields["latency"] = self._built.meter.latency_summary()
+            fields["usage"] = self._built.meter.usage
+        if self._wav is not None:
+            self._wav.close()
+            fields["recording_path"] = str(self._wav.path)
+            fields["usage"] = {**fields.get("usage", {}), "audio_seconds": self._wav.seconds}
+        try:
+            await self.recorder.move(self.final_status, self.end_reason, **fields)
+            await self.recorder.event("call_ended", reason=self.end_reason)
+        except Exception:
+            log.exception("call %s: could not finish its record", self.inputs.call.id)
+
+    # -- building ------------------------------------------------------------------
+
+    def _build(self) -> CallPipeline:
+        inputs = self.inputs
+        tools = BuiltinTools(self)
+        built = build_call_pipeline(
+            websocket=inputs.websocket,
+            serializer=inputs.carrier.serializer(inputs.start),
+            sample_rate=inputs.start.sample_rate,
+            config=self.config,
+            system_prompt=render(self.config.system_prompt, inputs.variables),
+            tools=tools.schemas(),
+            credentials=inputs.credentials,
+            local=inputs.local,
+            http=inputs.http,
+            on_switch=self._provider_switched,
+            on_event=self.recorder.event,
+        )
+        tools.register(built.llm)
+        self._wire(built)
+        return built
+
+    def _wire(self, built: CallPipeline) -> None:
+        built.transport.add_event_handler("on_client_connected", self._connected)
+        built.transport.add_event_handler("on_client_disconnected", self._disconnected)
+        user, assistant = built.aggregators.user(), built.aggregators.assistant()
+        user.add_event_handler("on_user_turn_started", self._user_started)
+        user.add_event_handler("on_user_turn_stopped", self._user_stopped)
+        user.add_event_handler("on_user_turn_idle", self._user_idle)
+        assistant.add_event_handler("on_assistant_turn_stopped", self._agent_stopped)
+        built.recorder.add_event_handler("on_audio_data", self._audio)
+
+    async def _connected(self, _transport: Any, _client: Any) -> None:
+        assert self._built is not None
+        await self._open_recording(self._built)
+        await self._greet(self._built)
+
+    async def _disconnected(self, _transport: Any, _client: Any) -> None:
+        if not self._ending:
+            self.end_reason = "caller_hung_up"
+        if self._built is not None:
+            await self._built.worker.cancel()
+
+    async def _user_started(self, _aggregator: Any, *_args: Any) -> None:
+        self._idle_prompts = 0
+        self._user_started_at = utcnow()
+
+    async def _user_stopped(
+        self, _aggregator: Any, _strategy: Any, message: UserTurnStoppedMessage
+    ) -> None:
+        if message.content:
+            started = self._user_started_at or utcnow()
+            await self.recorder.turn("user", message.content, started_at=started)
+            await self.recorder.event("user_spoke", text=message.content)
+
+    async def _user_idle(self, _aggregator: Any) -> None:
+        await self._on_idle()
+
+    async def _agent_stopped(self, _aggregator: Any, message: AssistantTurnStoppedMessage) -> None:
+        if message.content:
+            started = _parse_time(message.timestamp)
+            await self.recorder.turn(
+                "agent", message.content, started_at=started, interrupted=message.interrupted
+            )
+            await self.recorder.event(
+                "agent_spoke", text=message.content, interrupted=message.interrupted
+            )
+
+    async def _audio(self, _processor: Any, audio: bytes, _rate: int, _channels: int) -> None:
+        if self._wav is not None:
+            self._wav.append(audio)
+
+    async def _open_recording(self, built: CallPipeline) -> None:
+        if not self.config.recording_enabled:
+            return
+        call = self.inputs.call
+        path = recording_path(self.inputs.recordings_dir, call.id, call.created_at)
+        self._wav = StereoWavWriter(path, self.inputs.start.sample_rate)
+        await built.recorder.start_recording()  # type: ignore[no-untyped-call]
+
+    async def _greet(self, built: CallPipeline) -> None:
+        hours = self.config.business_hours
+        if hours is not None and not hours.is_open(datetime.now(UTC)):
+            await self.recorder.event("out_of_hours")
+            await self.say_and_end(hours.out_of_hours_message, "out_of_hours")
+            return
+        greeting = render(self.config.greeting, self.inputs.variables).strip()
+        if greeting:
+            await built.worker.queue_frame(TTSSpeakFrame(greeting, append_to_context=True))
+
+    def _start_timers(self) -> None:
+        self._timers.append(asyncio.create_task(self._max_duration(), name="max-call-duration"))
+
+    # -- behaviour -----------------------------------------------------------------
+
+    async def _max_duration(self) -> None:
+        await asyncio.sleep(self.config.pipeline.max_call_seconds)
+        await self.recorder.event("max_duration_reached")
+        await self.say_and_end(MAX_DURATION_MESSAGE, "max_duration")
+
+    async def _on_idle(self) -> None:
+        pipeline = self.config.pipeline
+        self._idle_prompts += 1
+        if self._idle_prompts * pipeline.idle_reprompt_seconds >= pipeline.idle_hangup_seconds:
+            await self.recorder.event("idle_hang_up", prompts=self._idle_prompts - 1)
+            await self.say_and_end(IDLE_GOODBYE, "idle_timeout")
+            return
+        await self.recorder.event("idle_reprompt")
+        if self._built is not None:
+            await self._built.worker.queue_frame(TTSSpeakFrame(pipeline.idle_reprompt_message))
+
+    async def say_and_end(self, text: str | None, reason: str) -> None:
+        """Say ``text`` (if any), let it finish playing, then end the call."""
+        if self._ending or self._built is None:
+            return
+        self._ending = True
+        self.end_reason = reason
+        frames: list[Any] = [TTSSpeakFrame(text)] if text else []
+        await self._built.worker.queue_frames([*frames, EndFrame()])
+
+    async def end_after_current_speech(self, reason: str) -> None:
+        """End once what is queued has been said (the goodbye the LLM is speaking)."""
+        await self.say_and_end(None, reason)
+
+    async def _provider_switched(self, kind: ProviderKind, previous: str, current: str) -> None:
+        await self.recorder.event(
+            "provider_switched", kind=kind.value, previous=previous, current=current
+        )
+
+
+def _parse_time(value: str | None) -> datetime:
+    if value:
+        with contextlib.suppress(ValueError):
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return utcnow()
