@@ -28,6 +28,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.open(settings)
         app.state.services = services
+        if settings.warm_up:
+            from switchboard.providers.warmup import warm_up
+
+            services.spawn(warm_up(services.local_engines()), name="warm-up")
         services.spawn(
             run_sweeper(services.sessions, settings.stuck_call_seconds, every_seconds=60),
             name="stuck-call-sweeper",

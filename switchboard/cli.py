@@ -71,7 +71,7 @@ def serve(
     data_dir: DataDir = None,
 ) -> None:
     """Run the API, media sockets, dashboard and the in-process job runner."""
-    settings = load_settings(data_dir, host=host, port=port)
+    settings = load_settings(data_dir, host=host, port=port, warm_up=True)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     asyncio.run(_prepare(settings))
     from switchboard.app import create_app

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     stuck_call_seconds: float = Field(
         default=6 * 3600, description="a call still live after this is finished by the sweeper"
     )
+    warm_up: bool = Field(
+        default=False, description="load the embedded models at start (serve turns this on)"
+    )
     media_connect_timeout_seconds: float = Field(
         default=30, description="a ringing call whose media never connects fails after this"
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+from websockets.exceptions import WebSocketException
 
 from switchboard.caller.caller_voice import stereo, ulaw_to_pcm, write_wav
 from switchboard.caller.media_client import CallEnded, MediaStreamClient, SentLine
@@ -195,7 +196,7 @@ async def run_conversation(
     phone = MediaStreamClient(answer.stream_url, identity, speech_gap=settings.speech_gap)
     try:
         await phone.connect()
-    except (OSError, TimeoutError) as exc:
+    except (OSError, TimeoutError, WebSocketException) as exc:
         raise CallFailed(f"could not open the media stream {answer.stream_url}: {exc}") from exc
     greeting: AgentReply | None = None
     turns: list[TurnReport] = []

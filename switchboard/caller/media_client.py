@@ -89,7 +89,7 @@ class MediaStreamClient:
         self._tasks: list[asyncio.Task[None]] = []
         self._lines: collections.deque[_QueuedLine] = collections.deque()
         self._line: _QueuedLine | None = None
-        self._outbox: list[twilio.Message] = []
+        self._digits: list[str] = []  # keys pressed, sent on the next tick
         self._marks: list[tuple[float, str]] = []  # (due, name): echo once played
         self._sequence = 0
         self._hanging_up = False
@@ -137,7 +137,7 @@ class MediaStreamClient:
 
     def send_dtmf(self, digit: str) -> None:
         """Press a key: the ``dtmf`` message goes out on the next 20 ms tick."""
-        self._outbox.append(twilio.dtmf_message(self.identity, self._next_sequence(), digit))
+        self._digits.append(digit)
 
     async def wait_agent_audio(self, after: float, deadline: float) -> float | None:
         """The arrival time of the first agent audio at or after ``after``.
@@ -154,7 +154,8 @@ class MediaStreamClient:
     async def wait_agent_done(self, deadline: float) -> bool:
         """Wait until the speaker has been quiet for ``speech_gap``; False if past ``deadline``.
 
-        Returns True at once when the call has ended.
+        Call it once the agent has started speaking (``wait_agent_audio``): before
+        any agent audio the speaker is already quiet. True at once if the call ended.
         """
         while not self.closed:
             now = self.now()
@@ -243,14 +244,14 @@ class MediaStreamClient:
 
     async def _flush_control(self) -> None:
         now = self.now()
-        outbox, self._outbox = self._outbox, []
+        digits, self._digits = self._digits, []
+        for digit in digits:
+            await self._send(twilio.dtmf_message(self.identity, self._next_sequence(), digit))
         due = [name for at, name in self._marks if at <= now]
         self._marks = [(at, name) for at, name in self._marks if at > now]
         for name in due:
-            outbox.append(twilio.mark_message(self.identity, self._next_sequence(), name))
+            await self._send(twilio.mark_message(self.identity, self._next_sequence(), name))
             self.marks_echoed.append(name)
-        for message in outbox:
-            await self._send(message)
 
     async def _receive_loop(self) -> None:
         assert self._ws is not None
@@ -268,22 +269,23 @@ class MediaStreamClient:
             self._notify()
 
     def handle_message(self, raw: str | bytes, now: float) -> None:
-        """Apply one message from the app, received at ``now``."""
+        """Apply one message from the app, received at ``now``; log and skip malformed ones."""
         try:
             message = json.loads(raw)
             event = str(message["event"])
-        except (ValueError, KeyError, TypeError):
-            logger.warning("ignoring a message that is not Media Streams JSON: %.80r", raw)
-            return
-        self.received[event] += 1
-        if event == "media":
-            self.playback.receive(now, base64.b64decode(message["media"]["payload"]))
-        elif event == "mark":
-            name = str(message.get("mark", {}).get("name", ""))
-            self._marks.append((max(now, self.playback.play_end), name))
-        elif event == "clear":
-            self.playback.clear(now)
-            self._marks = [(now, name) for _, name in self._marks]
+            self.received[event] += 1
+            if event == "media":
+                audio = base64.b64decode(message["media"]["payload"])
+                if audio:
+                    self.playback.receive(now, audio)
+            elif event == "mark":
+                name = str(message.get("mark", {}).get("name", ""))
+                self._marks.append((max(now, self.playback.play_end), name))
+            elif event == "clear":
+                self.playback.clear(now)
+                self._marks = [(now, name) for _, name in self._marks]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            logger.warning("ignoring a malformed Media Streams message: %.80r", raw)
 
     # ---- helpers --------------------------------------------------------------------------
 

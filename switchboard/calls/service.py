@@ -91,14 +91,19 @@ async def move(
     *,
     end_reason: str | None = None,
     fields: dict[str, Any] | None = None,
+    only_from: CallStatus | None = None,
 ) -> bool:
     """Move a call to ``new`` if the state machine allows it; False (and nothing written) if not.
+
+    ``only_from`` narrows the move to calls currently in that state.
 
     The transition is one conditional UPDATE, so two processes finishing the
     same call (a hang-up racing the sweeper) cannot both win.
     """
     current = await session.scalar(select(Call.status).where(Call.id == call_id))
     if current is None or not can_move(current, new):
+        return False
+    if only_from is not None and current is not only_from:
         return False
     values: dict[str, Any] = {"status": new, **(fields or {})}
     now = utcnow()

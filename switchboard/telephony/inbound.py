@@ -121,7 +121,9 @@ async def _expire_if_unconnected(services: Services, call_id: str) -> None:
     """A carrier that answered but never opened the media socket must not hold a slot."""
     await asyncio.sleep(services.settings.media_connect_timeout_seconds)
     async with services.sessions() as session:
-        moved = await calls.move(session, call_id, CallStatus.FAILED, end_reason="no_media")
+        moved = await calls.move(
+            session, call_id, CallStatus.FAILED, end_reason="no_media", only_from=CallStatus.RINGING
+        )
     if moved:
         services.slots.release(call_id)
         log.warning("call %s: media never connected", call_id)
