@@ -70,6 +70,7 @@ REPLIES = (
     "Okay, let me check that for you.",
     "Done, is there anything else?",
 )
+MIN_REPLY_S = 0.1  # shorter agent audio after a line does not count as a reply
 FAKE_OPTIONS = {"stt_latency_ms": 150, "ttft_ms": 300, "tokens_per_second": 50, "ttfb_ms": 150}
 Row = dict[str, Any]
 
@@ -143,12 +144,13 @@ def turn_samples(
 ) -> list[TurnSample]:
     samples = []
     for turn in report.turns:
-        v2v = turn.voice_to_voice
+        reply = turn.reply
+        # A few samples flushed as the agent hangs up are not a reply.
+        v2v = turn.voice_to_voice if reply and reply.seconds >= MIN_REPLY_S else None
         platform_s = None
         if v2v is not None and budget.providers_known:
             reply_text = replies[min(turn.index, len(replies)) - 1]
             platform_s = v2v - budget.seconds(reply_text)
-        reply = turn.reply
         gaps = reply.gaps_ms if reply else ()
         reply_s = reply.seconds if reply else 0.0
         samples.append(
@@ -157,7 +159,9 @@ def turn_samples(
     return samples
 
 
-def summarize(scenario: str, calls: int, failed: int, samples: Sequence[TurnSample]) -> Row:
+def summarize(
+    scenario: str, calls: int, reports: Sequence[CallReport], samples: Sequence[TurnSample]
+) -> Row:
     """One table row: p50/p90 in ms; gaps counted per turn and in total."""
     v2v = [s.v2v_s for s in samples if s.v2v_s is not None]
     platform_share = [s.platform_s for s in samples if s.platform_s is not None]
@@ -169,7 +173,8 @@ def summarize(scenario: str, calls: int, failed: int, samples: Sequence[TurnSamp
     return {
         "scenario": scenario,
         "calls": calls,
-        "failed_calls": failed,
+        "failed_calls": calls - len(reports),
+        "agent_hung_up": sum(r.hung_up_by == "agent" for r in reports),
         "turns": len(samples),
         "no_reply": sum(s.v2v_s is None for s in samples),
         "v2v_p50_ms": ms(percentile(v2v, 50)),
@@ -284,6 +289,9 @@ def fake_agent(transcripts: Sequence[str], turn_detection: str) -> Row:
     }
 
 
+# Questions a dental receptionist answers: "book", "no thanks" or "goodbye" invite the
+# small model to end the call, which ends the benchmark's turns too.
+EMBEDDED_QUESTIONS = ("opening_hours.wav", "price.wav", "friday_slot.wav", "address.wav")
 EMBEDDED_AGENT: Row = {
     "name": "bench embedded",
     "system_prompt": "You are a receptionist at a dental clinic. Answer in one short sentence.",
@@ -294,10 +302,14 @@ EMBEDDED_AGENT: Row = {
 # ---- the calls ---------------------------------------------------------------------------
 
 
-def utterances() -> list[tuple[Path, str]]:
+def utterances(prefer: Sequence[str] = ()) -> list[tuple[Path, str]]:
+    """The corpus's (file, text) pairs, the ``prefer``-red files first in that order."""
     directory = next(d for d in CORPORA if (d / "utterances.tsv").is_file())
     with (directory / "utterances.tsv").open(newline="") as tsv:
-        return [(directory / r["file"], r["text"]) for r in csv.DictReader(tsv, delimiter="\t")]
+        rows = [(r["file"], r["text"]) for r in csv.DictReader(tsv, delimiter="\t")]
+    rank = {name: n for n, name in enumerate(prefer)}
+    rows.sort(key=lambda row: rank.get(row[0], len(rank)))
+    return [(directory / name, text) for name, text in rows]
 
 
 async def render(items: Sequence[tuple[Path, str]]) -> list[RenderedLine]:
@@ -308,8 +320,8 @@ async def render(items: Sequence[tuple[Path, str]]) -> list[RenderedLine]:
 async def calls(
     server: str, number: str, lines: Sequence[RenderedLine], count: int, at_once: bool,
     settings: ConversationSettings,
-) -> tuple[list[CallReport], int]:  # fmt: skip
-    """``count`` calls, one after another or all at once; the reports and how many failed."""
+) -> list[CallReport]:  # fmt: skip
+    """``count`` calls, one after another or all at once; the reports of those placed."""
 
     async def one() -> CallReport | BaseException:
         try:
@@ -321,8 +333,9 @@ async def calls(
         results = await asyncio.gather(*(one() for _ in range(count)))
     else:
         results = [await one() for _ in range(count)]
-    reports = [r for r in results if isinstance(r, CallReport)]
-    return reports, len(results) - len(reports)
+    for failure in (r for r in results if isinstance(r, CallFailed)):
+        print(f"call failed: {failure}", file=sys.stderr)
+    return [r for r in results if isinstance(r, CallReport)]
 
 
 async def bench(args: argparse.Namespace, server: str, key: str, console: Console) -> Row:
@@ -346,30 +359,31 @@ async def bench(args: argparse.Namespace, server: str, key: str, console: Consol
     ]
     for name, count, at_once in plans:
         console.print(f"[bold]{name}[/]: {count} calls x {len(lines)} turns")
-        reports, failed = await calls(server, FAKE_NUMBER, lines, count, at_once, fake_settings)
+        reports = await calls(server, FAKE_NUMBER, lines, count, at_once, fake_settings)
         found = [s for r in reports for s in turn_samples(r, name, budget)]
         samples += found
-        rows.append(summarize(name, count, failed, found))
+        rows.append(summarize(name, count, reports, found))
     if embedded_budget is not None:
         slow = ConversationSettings(reply_timeout=90, greeting_timeout=180)
-        embedded_lines = await render(corpus[: args.embedded_turns])
+        embedded_lines = await render(utterances(EMBEDDED_QUESTIONS)[: args.embedded_turns])
         for name in ("embedded, first call", "embedded, warm"):
             console.print(f"[bold]{name}[/]: 1 call x {len(embedded_lines)} turns")
-            reports, failed = await calls(server, EMBEDDED_NUMBER, embedded_lines, 1, False, slow)
+            reports = await calls(server, EMBEDDED_NUMBER, embedded_lines, 1, False, slow)
             found = [s for r in reports for s in turn_samples(r, name, embedded_budget)]
             samples += found
-            rows.append(summarize(name, 1, failed, found))
+            rows.append(summarize(name, 1, reports, found))
     return {"rows": rows, "samples": [asdict(s) for s in samples], "fake_budget": asdict(budget)}
 
 
 def print_rows(rows: Sequence[Row], console: Console) -> None:
-    table = Table(title=f"Call latency, caller's side ({os.cpu_count()} CPUs)")
-    for column in rows[0]:
-        table.add_column(
-            column.replace("_", " "), justify="left" if column == "scenario" else "right"
-        )
+    """One column per scenario, one line per measure: fits a terminal."""
+    table = Table(title=f"Phone calls, measured by the caller ({os.cpu_count()} CPUs)")
+    table.add_column("measure")
     for row in rows:
-        table.add_row(*("-" if v is None else str(v) for v in row.values()))
+        table.add_column(str(row["scenario"]), justify="right")
+    for measure in list(rows[0])[1:]:
+        values = ("-" if row[measure] is None else str(row[measure]) for row in rows)
+        table.add_row(measure.replace("_", " "), *values)
     console.print(table)
 
 

@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = await Services.open(settings)
         app.state.services = services
+        services.simulator = getattr(app.state, "simulator", None)
         if settings.warm_up:
             from switchboard.providers.warmup import warm_up
 

@@ -34,9 +34,12 @@ class Services:
     redis: Redis | None
     slots: CallSlots
     http: httpx.AsyncClient  # carrier REST and webhooks
+    simulator: Any = None  # the simulator carrier's REST API state (CarrierSimulator)
     local: Any = None  # LocalEngines, created on first call (loading it imports llama.cpp)
     _aiohttp: aiohttp.ClientSession | None = field(default=None, repr=False)
     _background: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
+    # Answered calls whose media socket has not connected yet: call id -> its timeout task.
+    media_timeouts: dict[str, asyncio.Task[Any]] = field(default_factory=dict, repr=False)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coroutine`` in the background, owned by this process and cancelled at close."""

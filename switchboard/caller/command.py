@@ -44,6 +44,10 @@ POLL_SECONDS = 0.5
 NO_REPLY_EXIT = 3
 
 
+class BadLine(Exception):
+    """A caller line that cannot be rendered (an unreadable WAV, say)."""
+
+
 class LivePrinter(ConversationObserver):
     """Prints the call as it happens; agent words come from ``TranscriptPoller`` if there is one."""
 
@@ -86,10 +90,16 @@ class TranscriptPoller:
         self.http = http
         self.printer = printer
         self.shown: set[int] = set()
+        self.refused = False
 
     async def fetch(self, call_id: str) -> list[dict[str, Any]]:
         with contextlib.suppress(httpx.HTTPError, ValueError):
             response = await self.http.get(f"/api/v1/calls/{call_id}/transcript")
+            if response.status_code in (401, 403) and not self.refused:
+                self.refused = True
+                self.printer.console.print(
+                    f"[yellow]the transcript needs a valid key (HTTP {response.status_code})[/]"
+                )
             if response.status_code == 200:
                 turns = response.json()
                 return [t for t in turns if isinstance(t, dict)] if isinstance(turns, list) else []
@@ -143,10 +153,17 @@ def _gaps(reply: AgentReply) -> str:
 
 
 async def _render(lines: list[CallerLine], console: Console) -> list[RenderedLine]:
+    """Every line's audio, before dialling, so synthesis never delays the call."""
     voice = CallerVoice()
     if any(line.text is not None for line in lines):
         console.print("[dim]preparing the caller's voice…[/]")
-    return [RenderedLine(line.label, await voice.render(line)) for line in lines]
+    rendered = []
+    for line in lines:
+        try:
+            rendered.append(RenderedLine(line.label, await voice.render(line)))
+        except (OSError, EOFError, ValueError, wave.Error) as exc:
+            raise BadLine(f"{line.label}: {exc}") from exc
+    return rendered
 
 
 async def _run_call(
@@ -223,7 +240,7 @@ def call(
     except CallFailed as exc:
         console.print(f"[red]call failed:[/] {escape(str(exc))}")
         raise typer.Exit(1) from exc
-    except (ValueError, EOFError, wave.Error) as exc:  # an unreadable WAV
+    except BadLine as exc:
         console.print(f"[red]bad input:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     console.print(summary_table(report))

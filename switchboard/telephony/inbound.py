@@ -112,7 +112,14 @@ async def answer_inbound(services: Services, name: CarrierName, request: Webhook
                 session, call_id, CallStatus.REJECTED, end_reason=f"capacity_{exc.scope}"
             )
             return carrier.say_and_hang_up_markup(BUSY)
-    services.spawn(_expire_if_unconnected(services, call_id), name=f"media-timeout-{call_id}")
+    services.media_timeouts[call_id] = services.spawn(
+        _expire_if_unconnected(services, call_id), name=f"media-timeout-{call_id}"
+    )
+    if name is CarrierName.SIMULATOR and services.simulator is not None:
+        status_url = f"{services.settings.resolved_public_url}/telephony/simulator/status"
+        services.simulator.ring_inbound(
+            inbound.carrier_call_id, inbound.from_number, inbound.to_number, status_url
+        )
     url = media_url(services.settings.resolved_public_url, name, call_id)
     return carrier.answer_markup(url, {"call_id": call_id})
 
@@ -120,6 +127,7 @@ async def answer_inbound(services: Services, name: CarrierName, request: Webhook
 async def _expire_if_unconnected(services: Services, call_id: str) -> None:
     """A carrier that answered but never opened the media socket must not hold a slot."""
     await asyncio.sleep(services.settings.media_connect_timeout_seconds)
+    services.media_timeouts.pop(call_id, None)
     async with services.sessions() as session:
         moved = await calls.move(
             session, call_id, CallStatus.FAILED, end_reason="no_media", only_from=CallStatus.RINGING

@@ -108,6 +108,15 @@ class CarrierSimulator:
         self._tasks[call.id] = asyncio.create_task(self._play(call), name=f"simulated-{call.id}")
         return call
 
+    def ring_inbound(
+        self, call_sid: str, from_number: str, to_number: str, status_url: str
+    ) -> None:
+        """Track a call the local phone placed to us, so it can be transferred or hung up."""
+        body = PlaceCallBody.model_validate(
+            {"to": to_number, "from": from_number, "answer_url": "-", "status_url": status_url}
+        )
+        self.calls[call_sid] = SimulatedCall(call_sid, body, "answer", status="in-progress")
+
     async def hang_up(self, call: SimulatedCall) -> None:
         await self._stop(call)
         call.hung_up = True

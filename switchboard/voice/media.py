@@ -101,6 +101,8 @@ async def serve_media(
 ) -> None:
     """Run one call's media socket to the end; always releases the call's slot."""
     await websocket.accept()
+    if (timer := services.media_timeouts.pop(call_id, None)) is not None:
+        timer.cancel()
     try:
         async with services.sessions() as session:
             call = await calls.get_call_any_workspace(session, call_id)

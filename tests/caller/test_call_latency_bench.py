@@ -57,8 +57,8 @@ def report(*turns: tuple[float, AgentReply | None]) -> CallReport:
     )
 
 
-def reply(at: float, *gaps: float) -> AgentReply:
-    return AgentReply(at, 2.0, gaps, finished=True, cleared=False)
+def reply(at: float, *gaps: float, seconds: float = 2.0) -> AgentReply:
+    return AgentReply(at, seconds, gaps, finished=True, cleared=False)
 
 
 def test_percentile_is_nearest_rank(bench: ModuleType) -> None:
@@ -90,6 +90,12 @@ def test_the_embedded_agents_providers_are_not_subtracted(bench: ModuleType) -> 
     assert sample.platform_s is None
 
 
+def test_a_blip_as_the_agent_hangs_up_is_not_a_reply(bench: ModuleType) -> None:
+    budget = bench.ProviderBudget(0.8)
+    [sample] = bench.turn_samples(report((10.0, reply(16.8, seconds=0.001))), "e", budget)
+    assert sample.v2v_s is None
+
+
 def test_turns_become_samples_and_a_summary(bench: ModuleType) -> None:
     budget = bench.ProviderBudget(0.8, 0.15, 0.3, 50, 0.15, providers_known=True)
     replies = ("One two three four five six seven.", "Okay.")
@@ -104,7 +110,8 @@ def test_turns_become_samples_and_a_summary(bench: ModuleType) -> None:
     assert platform_share[1] == pytest.approx(0.1)
     assert platform_share[2] is None
     assert platform_share[3] == pytest.approx(-0.1)
-    row = bench.summarize("fake", 1, 0, samples)
+    row = bench.summarize("fake", 2, [call], samples)
+    assert (row["calls"], row["failed_calls"], row["agent_hung_up"]) == (2, 1, 0)
     assert row["turns"] == 4 and row["no_reply"] == 1
     assert (row["v2v_p50_ms"], row["v2v_p90_ms"]) == (1500, 1620)
     assert (row["turns_with_gaps"], row["gaps"], row["gap_total_ms"], row["gap_max_ms"]) == (
@@ -120,7 +127,13 @@ async def test_concurrent_calls_each_get_a_report(bench: ModuleType) -> None:
     settings = ConversationSettings(reply_timeout=3, greeting_timeout=3, speech_gap=0.1)
     lines = [RenderedLine("hello", await tone(0.2))]
     async with serving(app) as server:
-        reports, failed = await bench.calls(server, "+15550199", lines, 3, True, settings)
-    assert failed == 0
+        reports = await bench.calls(server, "+15550199", lines, 3, True, settings)
     assert sorted(r.call_id for r in reports) == ["call-1", "call-2", "call-3"]
     assert all(r.turns[0].voice_to_voice == pytest.approx(0.05, abs=0.03) for r in reports)
+
+
+def test_preferred_utterances_come_first(bench: ModuleType) -> None:
+    items = bench.utterances(("opening_hours.wav", "cancel_order.wav"))
+    assert [path.name for path, _ in items[:2]] == ["opening_hours.wav", "cancel_order.wav"]
+    assert items[0][1] == "What are your opening hours?"
+    assert all(path.is_file() for path, _ in items)

@@ -46,6 +46,14 @@ def test_a_rejected_call_prints_what_the_app_said_and_fails(tmp_path: Path) -> N
     assert list(tmp_path.glob("*.wav")) == []
 
 
+def test_a_file_that_is_not_a_wav_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "notes.wav").write_text("not audio")
+    args = ["call", "--agent", "a", "--server", "127.0.0.1:9", "--audio", "notes.wav"]
+    result = CliRunner().invoke(cli(), args)
+    assert result.exit_code == 2, result.output
+    assert "notes.wav" in result.stderr
+
+
 def test_an_unreachable_server_fails_cleanly() -> None:
     result = CliRunner().invoke(cli(), ["call", "--agent", "a", "--server", "127.0.0.1:9"])
     assert result.exit_code == 1

@@ -128,3 +128,14 @@ async def test_the_agent_hanging_up_ends_the_call() -> None:
                 await phone.say(await tone(0.2))
         assert phone.hung_up_by == "agent"
         assert app.media("stop") == []
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["not json", '{"no": "event"}', '{"event": "media"}', '{"event": "media", "media": {}}', "[1]"],
+)
+def test_malformed_messages_are_skipped(raw: str) -> None:
+    phone = MediaStreamClient("ws://unused")
+    phone.handle_message(raw, 0.0)
+    phone.handle_message('{"event": "media", "media": {"payload": ""}}', 0.0)
+    assert phone.playback.chunks == []

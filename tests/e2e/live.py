@@ -1,0 +1,117 @@
+"""A real Switchboard server on a loopback port, inside the test's event loop, and helpers
+to configure agents and ring them with the local phone (Twilio Media Streams)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from switchboard.agents.schema import AgentConfig
+from switchboard.agents.service import create_agent
+from switchboard.app import create_app
+from switchboard.auth.service import Principal, create_api_key, get_or_create_workspace
+from switchboard.caller.conversation import RenderedLine
+from switchboard.config import Settings
+from switchboard.db.models import PhoneNumber, Role
+from switchboard.providers.phone_line import encode_phone_line, read_wav
+from switchboard.services import Services
+
+AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    app: FastAPI
+    address: str  # host:port, as `switchboard call --server` takes it
+    services: Services
+    workspace_id: str
+    key: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    async def agent(self, number: str, **fields: Any) -> str:
+        """Create an agent bound to simulator ``number``; returns its id."""
+        config = AgentConfig.model_validate(
+            {"name": number, "system_prompt": "Be brief.", **fields}
+        )
+        async with self.services.sessions() as session:
+            principal = Principal(workspace_id=self.workspace_id, key_id="test", role=Role.OWNER)
+            agent = await create_agent(session, principal, config)
+            session.add(
+                PhoneNumber(
+                    workspace_id=self.workspace_id,
+                    number=number,
+                    carrier="simulator",
+                    agent_id=agent.id,
+                )
+            )
+            await session.commit()
+            return agent.id
+
+
+@asynccontextmanager
+async def live_server(settings: Settings, **overrides: Any) -> AsyncIterator[LiveServer]:
+    port = free_port()
+    settings = settings.model_copy(
+        update={"port": port, "public_url": f"http://127.0.0.1:{port}", **overrides}
+    )
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(30):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+    services: Services = app.state.services
+    async with services.sessions() as session:
+        workspace, _ = await get_or_create_workspace(session, "e2e")
+        _, key = await create_api_key(session, workspace.id, Role.OWNER)
+        await session.commit()
+    try:
+        yield LiveServer(app, f"127.0.0.1:{port}", services, workspace.id, key)
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def caller_line(name: str) -> RenderedLine:
+    """A caller utterance from tests/fixtures/audio, as 8 kHz µ-law."""
+    recording = read_wav(AUDIO / f"{name}.wav")
+    return RenderedLine(
+        label=name, ulaw=await encode_phone_line(recording.pcm, recording.sample_rate)
+    )
+
+
+def fake_agent(
+    transcripts: list[str], replies: list[dict[str, Any]], **fields: Any
+) -> dict[str, Any]:
+    """Agent fields for fake providers: scripted hearing and replies with set latencies."""
+    return {
+        "greeting": "Hello, you are through to the test line.",
+        "stt": {"provider": "fake", "options": {"transcripts": transcripts, "latency_ms": 50}},
+        "llm": {"provider": "fake", "options": {"replies": replies, "ttft_ms": 100}},
+        "tts": {"provider": "fake", "options": {"ttfb_ms": 50, "chars_per_second": 30}},
+        **fields,
+    }
