@@ -34,6 +34,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 FRAME = 160
+APP_CHUNK = 800  # 100 ms of µ-law per message from the app
 SILENCE = 0xFF
 API_KEY = "sb_test_key"
 
@@ -159,8 +160,9 @@ class FakeTwilioApp:
                 await ws.close()
 
     async def _send_audio(self, ws: WebSocket, ulaw: bytes) -> None:
-        for offset in range(0, len(ulaw), FRAME):
-            payload = base64.b64encode(ulaw[offset : offset + FRAME]).decode()
+        """Send at once, in 100 ms messages: the phone buffers them, well ahead of playback."""
+        for offset in range(0, len(ulaw), APP_CHUNK):
+            payload = base64.b64encode(ulaw[offset : offset + APP_CHUNK]).decode()
             await ws.send_text(
                 json.dumps({"event": "media", "streamSid": "MZ", "media": {"payload": payload}})
             )

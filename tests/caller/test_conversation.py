@@ -89,8 +89,13 @@ async def test_voice_to_voice_is_the_apps_reply_delay() -> None:
     assert app.webhooks[0]["To"] == "+15550100"
     assert report.greeting is not None and report.greeting.seconds == pytest.approx(0.3, abs=0.02)
     assert [t.line for t in report.turns] == ["line 1", "line 2"]
-    for turn in report.turns:
-        assert turn.voice_to_voice == pytest.approx(0.3, abs=0.03)
+    for turn, line_end, reply_sent in zip(
+        report.turns, app.line_ends, app.replies_sent, strict=True
+    ):
+        app_delay = reply_sent - line_end  # 0.3 s, or a little more if the loop was busy
+        assert app_delay >= 0.299
+        assert turn.voice_to_voice == pytest.approx(app_delay, abs=0.03)
+        assert turn.voice_to_voice == pytest.approx(0.3, abs=0.1)
         assert turn.reply is not None and turn.reply.finished
         assert turn.reply.seconds == pytest.approx(0.4, abs=0.02)
         assert turn.reply.gaps_ms == ()
@@ -99,7 +104,7 @@ async def test_voice_to_voice_is_the_apps_reply_delay() -> None:
     # Between the line and the reply the phone kept sending, and sent silence.
     line_end, reply_at = app.line_ends[0], app.replies_sent[0]
     between = [r for r in app.media() if line_end < r.at < reply_at]
-    assert len(between) == pytest.approx(0.3 / 0.02, abs=2)
+    assert len(between) >= 0.3 / 0.02 - 3
     assert {base64.b64decode(r.message["media"]["payload"]) for r in between} == {b"\xff" * 160}
 
 

@@ -19,10 +19,12 @@ from switchboard.agents.service import create_agent
 from switchboard.app import create_app
 from switchboard.auth.service import Principal, create_api_key, get_or_create_workspace
 from switchboard.caller.conversation import RenderedLine
+from switchboard.calls import service as calls
 from switchboard.config import Settings
-from switchboard.db.models import PhoneNumber, Role
+from switchboard.db.models import Call, CallStatus, PhoneNumber, Role
 from switchboard.providers.phone_line import encode_phone_line, read_wav
 from switchboard.services import Services
+from tests.conftest import wait_until
 
 AUDIO = Path(__file__).resolve().parents[1] / "fixtures" / "audio"
 
@@ -45,6 +47,18 @@ class LiveServer:
     @property
     def url(self) -> str:
         return f"http://{self.address}"
+
+    async def finished_call(self, call_id: str) -> Call:
+        """The call's record once the session has finished it (the phone may hang up first)."""
+
+        async def finished() -> bool:
+            async with self.services.sessions() as session:
+                call = await calls.get_call(session, self.workspace_id, call_id)
+            return call.status not in (CallStatus.RINGING, CallStatus.IN_PROGRESS)
+
+        await wait_until(finished, seconds=10, what=f"call {call_id} being finished")
+        async with self.services.sessions() as session:
+            return await calls.get_call(session, self.workspace_id, call_id)
 
     async def agent(self, number: str, **fields: Any) -> str:
         """Create an agent bound to simulator ``number``; returns its id."""

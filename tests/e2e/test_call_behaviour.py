@@ -78,14 +78,7 @@ async def speech_onset(ulaw: bytes) -> float:
 
 
 async def wait_finished(server: LiveServer, phone: MediaStreamClient) -> Call:
-    """The call's record once the session has finished it (the socket closes first)."""
-
-    async def finished() -> bool:
-        live = (CallStatus.RINGING, CallStatus.IN_PROGRESS)
-        return (await record_of(server, phone)).status not in live
-
-    await wait_until(finished, seconds=10, what="the call record being finished")
-    return await record_of(server, phone)
+    return await server.finished_call(phone.url.rstrip("/").rsplit("/", 1)[-1])
 
 
 async def test_caller_speech_stops_agent_audio_at_once(server: LiveServer) -> None:
@@ -193,8 +186,7 @@ async def test_transfer_hands_the_call_to_the_department(server: LiveServer) -> 
     report = await run_conversation(
         server.address, "+15550124", [await caller_line("transfer_sales")]
     )
-    async with server.services.sessions() as session:
-        call = await calls.get_call(session, server.workspace_id, report.call_id)
+    call = await server.finished_call(report.call_id)
     events = dict(await events_of(server, call))
     assert call.status is CallStatus.TRANSFERRED and call.end_reason == "transferred"
     assert events["transferred"] == {"department": "sales", "to": "+14158675309"}

@@ -4,13 +4,16 @@ set latency, and the call record each call leaves."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import wave
 from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
-from switchboard.caller.conversation import run_conversation
+from switchboard.caller.conversation import ConversationSettings, run_conversation
 from switchboard.calls import service as calls
 from switchboard.config import Settings
 from switchboard.db.models import CallStatus
@@ -33,8 +36,8 @@ async def test_a_call_is_answered_talks_ends_and_leaves_a_complete_record(
         )
         lines = [await caller_line("opening_hours"), await caller_line("cancel_order")]
         report = await run_conversation(server.address, "+15550111", lines)
+        call = await server.finished_call(report.call_id)
         async with server.services.sessions() as session:
-            call = await calls.get_call(session, server.workspace_id, report.call_id)
             events = [e.type for e in await calls.events_of(session, call.id)]
             turns = await calls.transcript_of(session, call.id)
         recording = Path(call.recording_path or "")
@@ -119,3 +122,32 @@ async def test_a_socket_for_an_unknown_call_is_closed_alone(settings: Settings) 
         async with httpx.AsyncClient() as http:
             health = await http.get(f"{server.url}/health")
     assert health.json() == {"status": "ok"}
+
+
+async def test_the_embedded_providers_hold_a_real_conversation(settings: Settings) -> None:
+    """faster-whisper hears the caller, SmolLM2 answers, Piper speaks: all offline."""
+    if "postgres" in settings.resolved_database_url:
+        pytest.skip("one database is enough for the slow embedded-model call")
+    async with live_server(settings) as server:
+        await server.agent(
+            "+15550113",
+            greeting="Hello, thanks for calling.",
+            system_prompt="You are a dental receptionist. We are open nine to five.",
+        )
+        report = await run_conversation(
+            server.address,
+            "+15550113",
+            [await caller_line("opening_hours")],
+            ConversationSettings(reply_timeout=60, greeting_timeout=60),
+        )
+        call = await server.finished_call(report.call_id)
+        async with server.services.sessions() as session:
+            turns = await calls.transcript_of(session, report.call_id)
+    assert report.greeting is not None
+    assert report.turns[0].reply is not None
+    heard = [t.text.lower() for t in turns if t.role == "user"]
+    assert heard and "opening hours" in heard[0]
+    assert [t.role for t in turns][:3] == ["agent", "user", "agent"]
+    assert call.status is CallStatus.COMPLETED
+    assert call.recording_path
+    assert await asyncio.to_thread(os.path.getsize, call.recording_path) > 44
