@@ -86,7 +86,7 @@ def serve(
 def _register_call_command() -> None:
     from switchboard.caller.command import call
 
-    app.command("call", help="Call an agent from this machine, like a phone would.")(call)
+    app.command("call")(call)
 
 
 _register_call_command()

@@ -45,6 +45,12 @@ class ExotelCredentials(CarrierCredentials):
     api_key: str = Field(min_length=1, max_length=128)
     api_token: SecretStr = Field(min_length=1, max_length=128)
     subdomain: str = Field(default="api.exotel.com", pattern=r"^[a-z0-9.-]+\.exotel\.(com|in)$")
+    # Exotel does not sign webhooks: our URLs carry this secret as ?token= instead. Without it
+    # every Exotel webhook is refused.
+    webhook_secret: SecretStr | None = Field(default=None, min_length=16, max_length=128)
+    flow_url: str | None = Field(
+        default=None, max_length=500, description="flow for outbound calls"
+    )
 
 
 class VobizCredentials(CarrierCredentials):

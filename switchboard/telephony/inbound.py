@@ -6,9 +6,11 @@ media socket. Every refusal still answers the caller with speech, never silence.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from urllib.parse import urlsplit
 
+import phonenumbers
 from sqlalchemy import select
 
 from switchboard.calls import service as calls
@@ -17,7 +19,12 @@ from switchboard.errors import Forbidden
 from switchboard.services import Services
 from switchboard.telephony.accounts import load_credentials
 from switchboard.telephony.carrier import Carrier, InboundCall, Markup, WebhookRequest
-from switchboard.telephony.credentials import CREDENTIALS, CarrierCredentials, CarrierName
+from switchboard.telephony.credentials import (
+    CREDENTIALS,
+    PSTN_CARRIERS,
+    CarrierCredentials,
+    CarrierName,
+)
 from switchboard.telephony.numbers import find_by_number
 from switchboard.telephony.registry import create_carrier
 from switchboard.voice.slots import AtCapacity
@@ -27,6 +34,9 @@ log = logging.getLogger(__name__)
 UNKNOWN_NUMBER = "Sorry, this number is not in service. Goodbye."
 UNAVAILABLE = "Sorry, no one can take your call right now. Please try again later. Goodbye."
 BUSY = "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
+
+# Where a carrier's numbers without a country code are from: Exotel writes ``09876543210``.
+NATIONAL_REGIONS = {CarrierName.EXOTEL: "IN"}
 
 
 def media_url(public_url: str, carrier: CarrierName, call_id: str) -> str:
@@ -55,6 +65,22 @@ def carrier_options(services: Services, name: CarrierName) -> dict[str, str]:
     return {}
 
 
+def e164(name: CarrierName, number: str) -> str:
+    """A carrier's number as numbers are stored (E.164): Exotel's national ``0XXXXXXXXXX``
+    and Vobiz's ``14155551234`` without its ``+`` included. Anything else stays as sent."""
+    if name not in PSTN_CARRIERS:
+        return number
+    text = number.strip()
+    for candidate, region in ((text, NATIONAL_REGIONS.get(name)), ("+" + text.lstrip("+"), None)):
+        try:
+            parsed = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return number
+
+
 async def _find_agent(services: Services, name: CarrierName, inbound: InboundCall) -> Agent | None:
     async with services.sessions() as session:
         if name is CarrierName.SIMULATOR and inbound.to_number.startswith("agt_"):
@@ -71,6 +97,11 @@ async def answer_inbound(services: Services, name: CarrierName, request: Webhook
     """Answer a ringing webhook. Raises ``Forbidden`` when the signature is wrong."""
     parser = create_carrier(name, None, services.http)
     inbound = parser.parse_inbound(request)
+    inbound = dataclasses.replace(
+        inbound,
+        from_number=e164(name, inbound.from_number),
+        to_number=e164(name, inbound.to_number),
+    )
     agent = await _find_agent(services, name, inbound)
     if agent is None:
         log.warning("inbound call to unknown number %s on %s", inbound.to_number, name.value)

@@ -47,9 +47,13 @@ async def webhook_request(request: Request, services: Services) -> WebhookReques
     )
 
 
+@router.get("/telephony/{carrier}/inbound")
 @router.post("/telephony/{carrier}/inbound")
 async def inbound(carrier: CarrierName, request: Request, services: ServicesDep) -> Response:
-    """A call rings: answer with the carrier's markup (TwiML, XML, JSON)."""
+    """A call rings: answer with the carrier's markup (TwiML, XML, JSON).
+
+    GET too: Exotel's applets fetch their dynamic URL that way, the call in the query string.
+    """
     markup = await answer_inbound(services, carrier, await webhook_request(request, services))
     return Response(markup.body, media_type=markup.media_type)
 

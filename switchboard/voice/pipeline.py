@@ -83,7 +83,8 @@ def user_params(settings: PipelineSettings) -> LLMUserAggregatorParams:
     # "smart_turn" keeps Pipecat's default stop strategy (the bundled Smart Turn v3 model).
     stop: list[BaseUserTurnStopStrategy] | None = None
     if settings.turn_detection == "vad":
-        stop = [SpeechTimeoutUserTurnStopStrategy()]
+        # The VAD already waited stop_seconds of silence; waiting again would only add latency.
+        stop = [SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=0.0)]
     mute: list[BaseUserMuteStrategy] = []
     if not settings.allow_interruptions:
         mute = [AlwaysUserMuteStrategy()]  # type: ignore[no-untyped-call]

@@ -98,21 +98,23 @@ async def test_caller_speech_stops_agent_audio_at_once(server: LiveServer) -> No
         reply = await phone.wait_agent_audio(sent.ended_at, loop.time() + 15)
         assert reply is not None
         await asyncio.sleep(1.0)  # let the long reply play for a while, then talk over it
+        earlier = len(phone.playback.clears)  # each user turn start clears, even in silence
         barge = asyncio.create_task(phone.say(interruption.ulaw))
 
         async def cleared() -> bool:
-            return bool(phone.playback.clears)
+            return len(phone.playback.clears) > earlier
 
         await wait_until(cleared, seconds=10, what="a clear after barge-in")
-        interrupted_at = phone.playback.clears[0].at
+        interrupted_at = phone.playback.clears[earlier].at
         spoke_at = (await barge).started_at + await speech_onset(interruption.ulaw)
         long_reply = phone.playback.speech_at(reply)
     finally:
         await phone.hang_up()
     call = await wait_finished(server, phone)
     events = await events_of(server, call)
+    print(f"barge-in: agent audio cleared {(interrupted_at - spoke_at) * 1000:.0f} ms after speech")
     # Silero needs start_seconds (0.2 s) of speech before it may interrupt; the rest is ours.
-    assert interrupted_at - spoke_at < 0.3 + 0.2, interrupted_at - spoke_at
+    assert 0 < interrupted_at - spoke_at < 0.3 + 0.2, interrupted_at - spoke_at
     assert long_reply is not None
     assert long_reply.seconds < len(LONG_REPLY) / 30 / 2  # most of it was never played
     assert "interrupted" in [e for e, _ in events]

@@ -102,14 +102,21 @@ async def test_each_carrier_accepts_its_own_fields(
 ) -> None:
     exotel = await client.put(
         "/api/v1/carriers/exotel",
-        json={"account_sid": "acme1", "api_key": "key1", "api_token": "tok1"},
+        json={
+            "account_sid": "acme1",
+            "api_key": "key1",
+            "api_token": "tok1",
+            "webhook_secret": "a-long-webhook-secret",
+        },
         headers=tenant.auth(),
     )
     assert exotel.json()["settings"] == {
         "account_sid": "acme1",
         "api_key": "key1",
         "subdomain": "api.exotel.com",
+        "flow_url": None,
     }
+    assert exotel.json()["secrets_set"] == ["api_token", "webhook_secret"]
     vobiz = await client.put(
         "/api/v1/carriers/vobiz", json={"auth_id": "MA1", "auth_token": "t"}, headers=tenant.auth()
     )
