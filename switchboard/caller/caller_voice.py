@@ -25,10 +25,12 @@ from piper import PiperVoice
 
 from switchboard.providers.phone_line import (
     PHONE_SAMPLE_RATE,
-    Recording,
     decode_phone_line,
     encode_phone_line,
+    read_wav,
 )
+
+__all__ = ["CallerLine", "CallerVoice", "read_wav", "stereo", "write_wav"]
 
 SILENCE_LEVEL = 500  # |sample| at or below this (about -36 dBFS) counts as silence
 
@@ -48,23 +50,6 @@ class CallerLine:
     def label(self) -> str:
         """How the line is shown: its text, or the file's name."""
         return self.text if self.text is not None else f"[{self.audio}]"
-
-
-def read_wav(path: Path) -> Recording:
-    """Any PCM WAV (8, 16 or 32-bit; mono or stereo, any rate) as mono 16-bit PCM."""
-    with wave.open(str(path), "rb") as wav:
-        width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
-        raw = wav.readframes(wav.getnframes())
-    if width == 1:
-        samples = (np.frombuffer(raw, np.uint8).astype(np.int32) - 128) << 8
-    elif width == 2:
-        samples = np.frombuffer(raw, "<i2").astype(np.int32)
-    elif width == 4:
-        samples = np.frombuffer(raw, "<i4").astype(np.int64) >> 16
-    else:
-        raise ValueError(f"{path}: {8 * width}-bit WAV is not supported (use 8, 16 or 32-bit)")
-    mono = samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples
-    return Recording(np.asarray(mono).astype("<i2").tobytes(), rate)
 
 
 def trim_trailing_silence(pcm: bytes, sample_rate: int, threshold: int = SILENCE_LEVEL) -> bytes:

@@ -50,11 +50,20 @@ class Recording:
 
 
 def read_wav(path: Path | str) -> Recording:
-    """Read a mono 16-bit PCM WAV file."""
+    """Any PCM WAV (8, 16 or 32-bit; mono or stereo, any rate) as mono 16-bit PCM."""
     with wave.open(str(path), "rb") as wav:
-        if wav.getnchannels() != 1 or wav.getsampwidth() != SAMPLE_WIDTH:
-            raise ValueError(f"{path}: expected mono 16-bit PCM")
-        return Recording(wav.readframes(wav.getnframes()), wav.getframerate())
+        width, channels, rate = wav.getsampwidth(), wav.getnchannels(), wav.getframerate()
+        raw = wav.readframes(wav.getnframes())
+    if width == 1:
+        samples = (np.frombuffer(raw, np.uint8).astype(np.int32) - 128) << 8
+    elif width == SAMPLE_WIDTH:
+        samples = np.frombuffer(raw, "<i2").astype(np.int32)
+    elif width == 4:
+        samples = np.frombuffer(raw, "<i4").astype(np.int64) >> 16
+    else:
+        raise ValueError(f"{path}: {8 * width}-bit WAV is not supported (use 8, 16 or 32-bit)")
+    mono = samples.reshape(-1, channels).mean(axis=1) if channels > 1 else samples
+    return Recording(np.asarray(mono).astype("<i2").tobytes(), rate)
 
 
 def pcm_seconds(pcm: bytes, sample_rate: int) -> float:

@@ -11,24 +11,31 @@ from pipecat.services.openai.llm import OpenAILLMService
 from pipecat.services.xai.llm import GrokLLMService
 
 from switchboard.agents.schema import LLMSettings
-from switchboard.providers.base import BuildContext, LLMProvider
+from switchboard.providers.base import BuildContext, LLMProvider, endpoint
 
 
-class OpenAILLM(LLMProvider):
+class CloudLLM(LLMProvider):
+    """The settings every cloud LLM service takes the same way."""
+
+    def common(self, settings: LLMSettings, ctx: BuildContext) -> dict[str, Any]:
+        return {
+            "model": self.model(settings),
+            "system_instruction": ctx.system_instruction,
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
+        }
+
+
+class OpenAILLM(CloudLLM):
     def create(self, settings: LLMSettings, ctx: BuildContext) -> LLMService[Any]:
         return OpenAILLMService(
             api_key=ctx.credentials["api_key"],
             base_url=settings.base_url,
-            settings=OpenAILLMService.Settings(
-                model=self.model(settings),
-                system_instruction=ctx.system_instruction,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-            ),
+            settings=OpenAILLMService.Settings(**self.common(settings, ctx)),
         )
 
 
-class OpenAICompatibleLLM(LLMProvider):
+class OpenAICompatibleLLM(CloudLLM):
     """Ollama, vLLM, a llama.cpp server...: the OpenAI wire protocol at ``base_url``."""
 
     def create(self, settings: LLMSettings, ctx: BuildContext) -> LLMService[Any]:
@@ -36,50 +43,30 @@ class OpenAICompatibleLLM(LLMProvider):
             # The client library insists on a key; local servers ignore it.
             api_key=ctx.credentials.get("api_key", "not-needed"),
             base_url=settings.base_url,
-            settings=OpenAILLMService.Settings(
-                model=self.model(settings),
-                system_instruction=ctx.system_instruction,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-            ),
+            settings=OpenAILLMService.Settings(**self.common(settings, ctx)),
         )
 
 
-class GeminiLLM(LLMProvider):
+class GeminiLLM(CloudLLM):
     def create(self, settings: LLMSettings, ctx: BuildContext) -> LLMService[Any]:
         return GoogleLLMService(
             api_key=ctx.credentials["api_key"],
-            settings=GoogleLLMService.Settings(
-                model=self.model(settings),
-                system_instruction=ctx.system_instruction,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-            ),
+            settings=GoogleLLMService.Settings(**self.common(settings, ctx)),
         )
 
 
-class GrokLLM(LLMProvider):
+class GrokLLM(CloudLLM):
     def create(self, settings: LLMSettings, ctx: BuildContext) -> LLMService[Any]:
         return GrokLLMService(
             api_key=ctx.credentials["api_key"],
-            **({"base_url": settings.base_url} if settings.base_url else {}),
-            settings=GrokLLMService.Settings(
-                model=self.model(settings),
-                system_instruction=ctx.system_instruction,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-            ),
+            **endpoint("base_url", settings.base_url),
+            settings=GrokLLMService.Settings(**self.common(settings, ctx)),
         )
 
 
-class AnthropicLLM(LLMProvider):
+class AnthropicLLM(CloudLLM):
     def create(self, settings: LLMSettings, ctx: BuildContext) -> LLMService[Any]:
         return AnthropicLLMService(
             api_key=ctx.credentials["api_key"],
-            settings=AnthropicLLMService.Settings(
-                model=self.model(settings),
-                system_instruction=ctx.system_instruction,
-                temperature=settings.temperature,
-                max_tokens=settings.max_tokens,
-            ),
+            settings=AnthropicLLMService.Settings(**self.common(settings, ctx)),
         )
