@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import WebSocket
-from pipecat.frames.frames import EndFrame, TTSSpeakFrame
+from pipecat.frames.frames import EndFrame, LLMRunFrame, TTSSpeakFrame
 from pipecat.processors.aggregators.llm_response_universal import (
     AssistantTurnStoppedMessage,
     UserTurnStoppedMessage,
@@ -252,6 +252,9 @@ class CallSession:
         await self.recorder.event(
             "provider_switched", kind=kind.value, previous=previous, current=current
         )
+        if kind is ProviderKind.LLM and self._built is not None:
+            # The failed request took the caller's turn with it: ask the backup to answer it.
+            await self._built.worker.queue_frame(LLMRunFrame())
 
 
 def _parse_time(value: str | None) -> datetime:

@@ -334,3 +334,62 @@ async def test_nothing_is_left_behind_however_calls_end(server: LiveServer) -> N
     from pipecat.pipeline.worker import PipelineWorker
 
     assert not [o for o in gc.get_objects() if isinstance(o, PipelineWorker)]
+
+
+async def test_a_failing_llm_falls_back_and_the_call_goes_on(server: LiveServer) -> None:
+    await server.agent(
+        "+15550129",
+        **fake_agent(
+            ["hello", "bye"],
+            [{"text": "never said"}],
+            llm={"provider": "fake", "options": {"fail_after": 0, "replies": [{"text": "x"}]}},
+            fallbacks={
+                "llm": [
+                    {
+                        "provider": "fake",
+                        "options": {
+                            "replies": [
+                                {"text": "The backup answers."},
+                                {"text": "Bye.", "tool_calls": [{"name": "end_call"}]},
+                            ]
+                        },
+                    }
+                ]
+            },
+        ),
+    )
+    lines = [await caller_line("opening_hours"), await caller_line("cancel_order")]
+    report = await run_conversation(server.address, "+15550129", lines)
+    call = await server.finished_call(report.call_id)
+    events = await events_of(server, call)
+    async with server.services.sessions() as session:
+        turns = await calls.transcript_of(session, call.id)
+    assert call.status is CallStatus.COMPLETED and call.end_reason == "agent_ended"
+    switched = [data for name, data in events if name == "provider_switched"]
+    assert switched and switched[0]["kind"] == "llm"
+    assert "The backup answers." in [t.text for t in turns if t.role == "agent"]
+
+
+async def test_out_of_hours_callers_hear_the_message_and_the_call_ends(server: LiveServer) -> None:
+    await server.agent(
+        "+15550130",
+        **fake_agent(
+            [],
+            [{"text": "unused"}],
+            business_hours={
+                "timezone": "UTC",
+                "weekly": {},
+                "out_of_hours_message": "We are closed, call tomorrow.",
+            },
+        ),
+    )
+    phone = await dial(server, "+15550130")
+    try:
+        assert await phone.wait_closed(asyncio.get_running_loop().time() + 15)
+    finally:
+        await phone.hang_up()
+    call = await wait_finished(server, phone)
+    async with server.services.sessions() as session:
+        turns = await calls.transcript_of(session, call.id)
+    assert call.end_reason == "out_of_hours"
+    assert [(t.role, t.text) for t in turns] == [("agent", "We are closed, call tomorrow.")]
