@@ -54,6 +54,9 @@ class FakeSTTOptions(_Options):
     """A deterministic STT for tests and benchmarks: transcripts in order, after a delay."""
 
     transcripts: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(
+        default_factory=list, description="the language each transcript is reported in"
+    )
     latency_ms: int = Field(default=100, ge=0, le=10_000)
 
 

@@ -47,6 +47,7 @@ from switchboard.agents.schema import AgentConfig, PipelineSettings
 from switchboard.providers.base import BuildContext
 from switchboard.providers.build import SwitchHandler, build_service
 from switchboard.providers.spec import ProviderKind
+from switchboard.voice.language import LanguageFollower, LanguageSwitched
 from switchboard.voice.tap import BotSpeech, CallMeter, CallTap
 
 
@@ -118,6 +119,7 @@ def build_call_pipeline(
     http: Any,
     on_switch: SwitchHandler,
     on_event: Any,
+    on_language: LanguageSwitched,
 ) -> CallPipeline:
     """Build every per-call object; nothing here talks to the network yet."""
     transport = FastAPIWebsocketTransport(
@@ -156,10 +158,19 @@ def build_call_pipeline(
     recorder = AudioBufferProcessor(
         sample_rate=sample_rate, num_channels=2, buffer_size=sample_rate * 2 * 2 * 5
     )
+    steps: list[FrameProcessor] = [transport.input(), stt]
+    if len(config.supported_languages) > 1:
+        steps.append(
+            LanguageFollower(
+                language=config.language,
+                supported=config.supported_languages,
+                system_prompt=system_prompt,
+                on_switch=on_language,
+            )
+        )
     pipeline = Pipeline(
         [
-            transport.input(),
-            stt,
+            *steps,
             aggregators.user(),
             llm,
             tts,

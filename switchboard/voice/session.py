@@ -141,6 +141,7 @@ class CallSession:
             http=inputs.http,
             on_switch=self._provider_switched,
             on_event=self.recorder.event,
+            on_language=self._language_switched,
         )
         tools.register(built.llm)
         self._wire(built)
@@ -247,6 +248,9 @@ class CallSession:
     async def end_after_current_speech(self, reason: str) -> None:
         """End once what is queued has been said (the goodbye the LLM is speaking)."""
         await self.say_and_end(None, reason)
+
+    async def _language_switched(self, previous: str, current: str) -> None:
+        await self.recorder.event("language_switched", previous=previous, current=current)
 
     async def _provider_switched(self, kind: ProviderKind, previous: str, current: str) -> None:
         await self.recorder.event(

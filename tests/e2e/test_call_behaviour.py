@@ -393,3 +393,33 @@ async def test_out_of_hours_callers_hear_the_message_and_the_call_ends(server: L
         turns = await calls.transcript_of(session, call.id)
     assert call.end_reason == "out_of_hours"
     assert [(t.role, t.text) for t in turns] == [("agent", "We are closed, call tomorrow.")]
+
+
+async def test_the_agent_follows_the_caller_into_another_supported_language(
+    server: LiveServer,
+) -> None:
+    await server.agent(
+        "+15550131",
+        **fake_agent(
+            ["hola quiero cancelar", "adios"],
+            [{"text": "Claro."}, {"text": "Adios.", "tool_calls": [{"name": "end_call"}]}],
+            supported_languages=["es"],
+        )
+        | {
+            "stt": {
+                "provider": "fake",
+                "options": {
+                    "transcripts": ["hola quiero cancelar", "adios"],
+                    "languages": ["es", "es"],
+                    "latency_ms": 50,
+                },
+            }
+        },
+    )
+    lines = [await caller_line("cancel_order"), await caller_line("opening_hours")]
+    report = await run_conversation(server.address, "+15550131", lines)
+    call = await server.finished_call(report.call_id)
+    events = await events_of(server, call)
+    switches = [data for name, data in events if name == "language_switched"]
+    assert switches == [{"previous": "en", "current": "es"}]  # once, not on every turn
+    assert call.end_reason == "agent_ended"

@@ -17,17 +17,26 @@ from pipecat.utils.time import time_now_iso8601
 
 from switchboard.agents.schema import STTSettings
 from switchboard.providers.base import BuildContext, STTProvider
+from switchboard.providers.languages import pipecat_language
 from switchboard.providers.options import FakeSTTOptions
 
 
 class FakeSTTService(SegmentedSTTService):
     """Transcribes the n-th speech segment as ``transcripts[n]`` after ``latency_ms``."""
 
-    def __init__(self, *, transcripts: list[str], latency_ms: int, **kwargs: object) -> None:
+    def __init__(
+        self,
+        *,
+        transcripts: list[str],
+        latency_ms: int,
+        languages: list[str] | None = None,
+        **kwargs: object,
+    ) -> None:
         # A fake has no model or language; Pipecat wants every setting given.
         kwargs.setdefault("settings", PipecatSTTSettings(model=None, language=None))
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._transcripts = list(transcripts)
+        self._languages = list(languages or [])
         self._latency = latency_ms / 1000
         self.segments_heard = 0
 
@@ -45,7 +54,12 @@ class FakeSTTService(SegmentedSTTService):
         await asyncio.sleep(self._latency)  # the provider's simulated recognition time
         await self.stop_processing_metrics()
         if index < len(self._transcripts) and self._transcripts[index]:
-            yield TranscriptionFrame(self._transcripts[index], self._user_id, time_now_iso8601())
+            language = (
+                pipecat_language(self._languages[index]) if index < len(self._languages) else None
+            )
+            yield TranscriptionFrame(
+                self._transcripts[index], self._user_id, time_now_iso8601(), language=language
+            )
 
 
 class FakeSTT(STTProvider):
@@ -54,6 +68,7 @@ class FakeSTT(STTProvider):
         assert isinstance(options, FakeSTTOptions)
         return FakeSTTService(
             transcripts=options.transcripts,
+            languages=options.languages,
             latency_ms=options.latency_ms,
             sample_rate=ctx.sample_rate,
         )
