@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
-from switchboard.api.deps import PageDep, ServicesDep, SessionDep, Viewer
+from switchboard.api.deps import Developer, PageDep, ServicesDep, SessionDep, Viewer
 from switchboard.api.schemas import ListResponse
 from switchboard.calls import service
 from switchboard.db.models import Call, CallDirection, CallStatus
 from switchboard.errors import NotFound
+from switchboard.telephony import browser_calls
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
@@ -96,6 +98,29 @@ async def list_calls(
         agent_id=agent_id,
     )
     return ListResponse.page([call_out(c) for c in rows], page.limit, rows[-1].id if rows else None)
+
+
+class BrowserCallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_id: str
+
+
+class BrowserCallOut(BaseModel):
+    call_id: str
+    token: str = Field(description='send it first on the socket: {"type": "start", "token": ...}')
+    media_url: str
+    expires_in: int
+    sample_rate: int
+
+
+@router.post("/browser", status_code=status.HTTP_201_CREATED)
+async def start_browser_call(
+    body: BrowserCallIn, principal: Developer, services: ServicesDep
+) -> BrowserCallOut:
+    """Call an agent from a web page: 16-bit PCM at 16 kHz both ways over ``media_url``."""
+    call = await browser_calls.start_browser_call(services, principal, body.agent_id)
+    return BrowserCallOut(**asdict(call))
 
 
 @router.get("/{call_id}")

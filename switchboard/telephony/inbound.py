@@ -144,7 +144,7 @@ async def answer_inbound(services: Services, name: CarrierName, request: Webhook
             )
             return carrier.say_and_hang_up_markup(BUSY)
     services.media_timeouts[call_id] = services.spawn(
-        _expire_if_unconnected(services, call_id), name=f"media-timeout-{call_id}"
+        expire_if_unconnected(services, call_id), name=f"media-timeout-{call_id}"
     )
     if name is CarrierName.SIMULATOR and services.simulator is not None:
         status_url = f"{services.settings.resolved_public_url}/telephony/simulator/status"
@@ -155,7 +155,7 @@ async def answer_inbound(services: Services, name: CarrierName, request: Webhook
     return carrier.answer_markup(url, {"call_id": call_id})
 
 
-async def _expire_if_unconnected(services: Services, call_id: str) -> None:
+async def expire_if_unconnected(services: Services, call_id: str) -> None:
     """A carrier that answered but never opened the media socket must not hold a slot."""
     await asyncio.sleep(services.settings.media_connect_timeout_seconds)
     services.media_timeouts.pop(call_id, None)

@@ -20,8 +20,10 @@ from switchboard.agents.schema import RuntimeConfig
 from switchboard.calls import service as calls
 from switchboard.calls.recorder import CallRecorder
 from switchboard.db.models import Call, CallStatus
+from switchboard.errors import Unauthenticated
 from switchboard.providers.credentials import load_credentials as load_provider_credentials
 from switchboard.services import Services
+from switchboard.telephony.browser_calls import check_browser_token
 from switchboard.telephony.carrier import Carrier, StreamStart
 from switchboard.telephony.credentials import CarrierName
 from switchboard.telephony.inbound import carrier_for
@@ -121,6 +123,16 @@ async def serve_media(
             await _close(websocket)
             return
         assert call.agent_id is not None
+        if name is CarrierName.BROWSER:
+            try:
+                token = start.custom_parameters.get("token", "")
+                check_browser_token(services, token, call.workspace_id, call.agent_id)
+            except Unauthenticated as exc:
+                log.warning("browser media socket for call %s refused: %s", call_id, exc.message)
+                async with services.sessions() as session:
+                    await calls.move(session, call_id, CallStatus.FAILED, end_reason="bad_token")
+                await websocket.close(code=POLICY_VIOLATION)
+                return
         runtime, _ = await services.config_cache.get(call.workspace_id, call.agent_id)
         inputs = CallInputs(
             call=call,

@@ -8,6 +8,7 @@ These run on SQLite only: the storage they touch is covered on both databases by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -423,3 +424,61 @@ async def test_the_agent_follows_the_caller_into_another_supported_language(
     switches = [data for name, data in events if name == "language_switched"]
     assert switches == [{"previous": "en", "current": "es"}]  # once, not on every turn
     assert call.end_reason == "agent_ended"
+
+
+async def test_a_browser_call_with_its_token(server: LiveServer) -> None:
+    """The dashboard's path: ask for a call, open the socket with the token, talk in 16 kHz PCM."""
+    import json
+
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    from switchboard.providers.phone_line import read_wav
+    from tests.e2e.live import AUDIO
+
+    agent_id = await server.agent(
+        "+15550132",
+        **fake_agent(["bye"], [{"text": "Bye.", "tool_calls": [{"name": "end_call"}]}]),
+    )
+    auth = {"Authorization": f"Bearer {server.key}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=auth) as api:
+        started = (await api.post("/api/v1/calls/browser", json={"agent_id": agent_id})).json()
+        forged = (await api.post("/api/v1/calls/browser", json={"agent_id": agent_id})).json()
+    assert started["sample_rate"] == 16000 and started["media_url"].startswith("ws://")
+
+    async with connect(forged["media_url"]) as ws:  # someone else's token is refused
+        await ws.send(json.dumps({"type": "start", "token": started["token"] + "x"}))
+        with pytest.raises(ConnectionClosed):
+            await ws.recv()
+
+    speech = read_wav(AUDIO / "cancel_order.wav").pcm
+    silence = bytes(640)
+    heard = 0
+    async with connect(started["media_url"]) as ws:
+        await ws.send(json.dumps({"type": "start", "token": started["token"]}))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+
+        async def talk() -> None:
+            for n, offset in enumerate(range(0, 16000 * 12 * 2, 640)):  # 12 s of 20 ms frames
+                chunk = (
+                    speech[offset - 32000 : offset - 32000 + 640] if offset >= 32000 else silence
+                )
+                await ws.send(chunk if len(chunk) == 640 else silence)
+                await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
+
+        sender = asyncio.create_task(talk())
+        try:
+            async for message in ws:
+                if isinstance(message, bytes):
+                    heard += len(message)
+        except ConnectionClosed:
+            pass
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+            await sender
+    call = await server.finished_call(started["call_id"])
+    refused = await server.finished_call(forged["call_id"])
+    assert call.status is CallStatus.COMPLETED and call.end_reason == "agent_ended"
+    assert heard / 2 / 16000 > 1.0  # greeting and goodbye, as 16 kHz PCM
+    assert refused.status is CallStatus.FAILED and refused.end_reason == "bad_token"

@@ -45,6 +45,7 @@ ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("PUT", "/api/v1/providers/{provider}/credentials"): (A, {"api_key": "k-123"}),
     ("DELETE", "/api/v1/providers/{provider}/credentials"): (A, None),
     ("GET", "/api/v1/calls"): (V, None),
+    ("POST", "/api/v1/calls/browser"): (D, {"agent_id": "{agent_id}"}),
     ("GET", "/api/v1/calls/{call_id}"): (V, None),
     ("GET", "/api/v1/calls/{call_id}/transcript"): (V, None),
     ("GET", "/api/v1/calls/{call_id}/events"): (V, None),
@@ -121,6 +122,8 @@ async def call(
 ) -> httpx.Response:
     method, path = route
     body = ROUTES[route][1]
+    if body is not None:  # bodies may name the tenant's resources: {"agent_id": "{agent_id}"}
+        body = {k: v.format(**params) if isinstance(v, str) else v for k, v in body.items()}
     return await client.request(
         method,
         path.format(**params),
