@@ -31,3 +31,17 @@ def to_e164(raw: str, *, strict: bool = True) -> str:
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError("not a valid phone number for its country")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def reported_to_e164(number: str, region: str | None = None) -> str:
+    """A number as a carrier reported it (national ``0XXXXXXXXXX`` with its ``region``, or
+    international without the ``+``) in E.164 when it is a valid number; else as sent."""
+    text = number.strip()
+    for candidate, hint in ((text, region), ("+" + text.lstrip("+"), None)):
+        try:
+            parsed = phonenumbers.parse(candidate, hint)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    return number

@@ -10,12 +10,12 @@ import dataclasses
 import logging
 from urllib.parse import urlsplit
 
-import phonenumbers
 from sqlalchemy import select
 
 from switchboard.calls import service as calls
 from switchboard.db.models import Agent, CallDirection, CallStatus, Workspace
 from switchboard.errors import Forbidden
+from switchboard.phone import reported_to_e164
 from switchboard.services import Services
 from switchboard.telephony.accounts import load_credentials
 from switchboard.telephony.carrier import Carrier, InboundCall, Markup, WebhookRequest
@@ -66,19 +66,11 @@ def carrier_options(services: Services, name: CarrierName) -> dict[str, str]:
 
 
 def e164(name: CarrierName, number: str) -> str:
-    """A carrier's number as numbers are stored (E.164): Exotel's national ``0XXXXXXXXXX``
-    and Vobiz's ``14155551234`` without its ``+`` included. Anything else stays as sent."""
+    """A carrier's number as numbers are stored: Exotel's national ``0XXXXXXXXXX`` and Vobiz's
+    ``14155551234`` without its ``+`` included. Test carriers' numbers stay as sent."""
     if name not in PSTN_CARRIERS:
         return number
-    text = number.strip()
-    for candidate, region in ((text, NATIONAL_REGIONS.get(name)), ("+" + text.lstrip("+"), None)):
-        try:
-            parsed = phonenumbers.parse(candidate, region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return number
+    return reported_to_e164(number, NATIONAL_REGIONS.get(name))
 
 
 async def _find_agent(services: Services, name: CarrierName, inbound: InboundCall) -> Agent | None:

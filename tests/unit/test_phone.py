@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from switchboard.phone import to_e164
+from switchboard.phone import reported_to_e164, to_e164
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,17 @@ def test_test_numbers_need_only_the_e164_shape() -> None:
         to_e164("5550100", strict=False)
     with pytest.raises(ValueError):
         to_e164("+15550100")
+
+
+@pytest.mark.parametrize(
+    ("reported", "region", "expected"),
+    [
+        ("09876543210", "IN", "+919876543210"),
+        ("14158675309", None, "+14158675309"),
+        ("+14158675309", None, "+14158675309"),
+        ("+15550100", None, "+15550100"),  # not a real number: left as sent
+        ("anonymous", None, "anonymous"),
+    ],
+)
+def test_numbers_as_carriers_report_them(reported: str, region: str | None, expected: str) -> None:
+    assert reported_to_e164(reported, region) == expected
