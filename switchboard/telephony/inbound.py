@@ -60,8 +60,11 @@ async def carrier_for(services: Services, name: CarrierName, workspace_id: str |
 
 def carrier_options(services: Services, name: CarrierName) -> dict[str, str]:
     """Per-carrier construction options that come from this server's settings."""
+    public = services.settings.resolved_public_url
     if name is CarrierName.SIMULATOR:
-        return {"api_base_url": f"{services.settings.resolved_public_url}/simulator"}
+        return {"api_base_url": f"{public}/simulator"}
+    if name is CarrierName.VOBIZ:
+        return {"transfer_url": f"{public}/telephony/vobiz/transfer"}
     return {}
 
 

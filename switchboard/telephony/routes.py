@@ -10,11 +10,13 @@ from sqlalchemy import select
 from switchboard.api.deps import ServicesDep
 from switchboard.calls import service as calls
 from switchboard.db.models import Call, CallStatus
+from switchboard.errors import InvalidInput, NotFound
 from switchboard.services import Services
 from switchboard.telephony.carrier import CallOutcome, WebhookRequest
 from switchboard.telephony.credentials import CarrierName
 from switchboard.telephony.inbound import answer_inbound, carrier_for
 from switchboard.telephony.registry import create_carrier
+from switchboard.telephony.vobiz import VobizCarrier
 from switchboard.voice.media import serve_media
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,28 @@ async def status_callback(
             async with services.sessions() as session:
                 await calls.move(session, call.id, new, end_reason=update.outcome.value)
     return Response(status_code=204)
+
+
+@router.post("/telephony/vobiz/transfer")
+async def vobiz_transfer(request: Request, services: ServicesDep) -> Response:
+    """Vobiz fetches this when a live call is transferred: answer with a <Dial> to ``?to=``.
+
+    Only for one of our own calls, and only signed with that call's workspace's token.
+    """
+    webhook = await webhook_request(request, services)
+    carrier_call_id = webhook.form.get("CallUUID", "")
+    async with services.sessions() as session:
+        call = await session.scalar(select(Call).where(Call.carrier_call_id == carrier_call_id))
+    if call is None or call.carrier != CarrierName.VOBIZ.value:
+        raise NotFound("call", carrier_call_id)
+    carrier = await carrier_for(services, CarrierName.VOBIZ, call.workspace_id)
+    carrier.verify_webhook(webhook)
+    to = request.query_params.get("to", "")
+    if not to:
+        raise InvalidInput("no number to transfer to", field="to")
+    assert isinstance(carrier, VobizCarrier)
+    markup = carrier.transfer_markup(to)
+    return Response(markup.body, media_type=markup.media_type)
 
 
 @router.websocket("/media/{carrier}/{call_id}")

@@ -387,3 +387,32 @@ async def test_a_vobiz_webhook_with_a_bad_signature_is_refused(server: LiveServe
     assert forged.headers["content-type"] == "application/problem+json"
     async with server.services.sessions() as session:
         assert await calls.list_calls(session, server.workspace_id, limit=10, after=None) == []
+
+
+async def test_vobiz_fetches_the_transfer_dial_for_its_own_calls_only(server: LiveServer) -> None:
+    await bind(server, CarrierName.VOBIZ, "+14158675312", **TWO_TURNS)
+    async with httpx.AsyncClient() as http:
+        answered = await ring_vobiz(
+            http,
+            server.url,
+            VOBIZ_AUTH_TOKEN,
+            {"CallUUID": "uuid-transfer-1", "From": "14158675309", "To": "14158675312"},
+        )
+        assert answered.status_code == 200
+        url = f"{server.url}/telephony/vobiz/transfer"
+        nonce = "12345"
+        signed = {
+            "X-Vobiz-Signature-V3": vobiz_signature(VOBIZ_AUTH_TOKEN, url, nonce),
+            "X-Vobiz-Signature-V3-Nonce": nonce,
+        }
+        dial = await http.post(
+            f"{url}?to=%2B14158675300", data={"CallUUID": "uuid-transfer-1"}, headers=signed
+        )
+        unsigned = await http.post(f"{url}?to=%2B14158675300", data={"CallUUID": "uuid-transfer-1"})
+        unknown = await http.post(
+            f"{url}?to=%2B14158675300", data={"CallUUID": "nope"}, headers=signed
+        )
+    assert dial.status_code == 200
+    assert "<Dial" in dial.text and "+14158675300" in dial.text
+    assert unsigned.status_code == 403
+    assert unknown.status_code == 404
