@@ -10,6 +10,7 @@ never by sniffing the first message.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ import httpx
 from pipecat.serializers.base_serializer import FrameSerializer
 
 from switchboard.telephony.credentials import CarrierCredentials, CarrierName
+
+log = logging.getLogger(__name__)
 
 
 class CallOutcome(StrEnum):
@@ -70,6 +73,46 @@ class StreamStart:
     carrier_call_id: str | None
     custom_parameters: Mapping[str, str] = field(default_factory=dict)
     sample_rate: int = 8000
+
+
+@dataclass(frozen=True)
+class StartFields:
+    """Where a carrier's media ``start`` message keeps each part (names differ by carrier)."""
+
+    stream_id: str
+    call_id: str
+    custom_parameters: str
+    media_format: str
+    sample_rate: str
+
+
+def stream_start_from(
+    message: Mapping[str, object], fields: StartFields, carrier: str
+) -> StreamStart | None:
+    """A ``start`` message in our terms; None (logged when malformed) for anything else.
+
+    The stream id may sit in the nested ``start`` object or at the top level.
+    """
+    if message.get("event") != "start":
+        return None
+    nested = message.get("start")
+    start: Mapping[str, object] = nested if isinstance(nested, Mapping) else {}
+    stream_id = start.get(fields.stream_id) or message.get(fields.stream_id)
+    if not isinstance(stream_id, str) or not stream_id:
+        log.warning("%s media: skipped a start message without a %s", carrier, fields.stream_id)
+        return None
+    call_id = start.get(fields.call_id)
+    custom = start.get(fields.custom_parameters)
+    media_format = start.get(fields.media_format)
+    rate = media_format.get(fields.sample_rate) if isinstance(media_format, Mapping) else None
+    return StreamStart(
+        stream_id=stream_id,
+        carrier_call_id=call_id if isinstance(call_id, str) else None,
+        custom_parameters=(
+            {str(k): str(v) for k, v in custom.items()} if isinstance(custom, Mapping) else {}
+        ),
+        sample_rate=int(str(rate)) if str(rate).isdigit() else 8000,
+    )
 
 
 @dataclass(frozen=True)

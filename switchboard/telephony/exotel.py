@@ -39,9 +39,11 @@ from switchboard.telephony.carrier import (
     InboundCall,
     Markup,
     PlaceCallRequest,
+    StartFields,
     StatusUpdate,
     StreamStart,
     WebhookRequest,
+    stream_start_from,
 )
 from switchboard.telephony.carrier_http import (
     call_carrier_api,
@@ -57,6 +59,9 @@ from switchboard.telephony.serializers import RobustExotelSerializer
 log = logging.getLogger(__name__)
 
 TOKEN_PARAMETER = "token"
+EXOTEL_START = StartFields(
+    "stream_sid", "call_sid", "custom_parameters", "media_format", "sample_rate"
+)
 MAX_STREAM_PARAMETERS = 3
 MAX_STREAM_PARAMETER_CHARS = 256
 
@@ -167,26 +172,7 @@ class ExotelCarrier(Carrier):
         return Markup(message, media_type="text/plain")
 
     def parse_stream_start(self, message: Mapping[str, object]) -> StreamStart | None:
-        if message.get("event") != "start":
-            return None
-        start = message.get("start")
-        start = start if isinstance(start, Mapping) else {}
-        stream_sid = start.get("stream_sid") or message.get("stream_sid")
-        if not isinstance(stream_sid, str) or not stream_sid:
-            log.warning("exotel media: skipped a start message without a stream_sid")
-            return None
-        call_sid = start.get("call_sid")
-        custom = start.get("custom_parameters")
-        media_format = start.get("media_format")
-        rate = media_format.get("sample_rate") if isinstance(media_format, Mapping) else None
-        return StreamStart(
-            stream_id=stream_sid,
-            carrier_call_id=call_sid if isinstance(call_sid, str) else None,
-            custom_parameters=(
-                {str(k): str(v) for k, v in custom.items()} if isinstance(custom, Mapping) else {}
-            ),
-            sample_rate=int(str(rate)) if str(rate).isdigit() else 8000,
-        )
+        return stream_start_from(message, EXOTEL_START, "exotel")
 
     def serializer(self, start: StreamStart) -> RobustExotelSerializer:
         return RobustExotelSerializer(

@@ -33,9 +33,11 @@ from switchboard.telephony.carrier import (
     InboundCall,
     Markup,
     PlaceCallRequest,
+    StartFields,
     StatusUpdate,
     StreamStart,
     WebhookRequest,
+    stream_start_from,
 )
 from switchboard.telephony.carrier_http import (
     call_carrier_api,
@@ -91,32 +93,12 @@ def dial_twiml(number: str) -> str:
     return str(response.to_xml(xml_declaration=False))
 
 
-def parse_media_stream_start(message: Mapping[str, object]) -> StreamStart | None:
-    """A Media Streams ``start`` message in our terms.
+TWILIO_START = StartFields("streamSid", "callSid", "customParameters", "mediaFormat", "sampleRate")
 
-    None for ``connected`` and every other message, and for a start without a
-    stream id (logged): the caller keeps reading until its timeout.
-    """
-    if message.get("event") != "start":
-        return None
-    start = message.get("start")
-    start = start if isinstance(start, Mapping) else {}
-    stream_sid = start.get("streamSid") or message.get("streamSid")
-    if not isinstance(stream_sid, str) or not stream_sid:
-        log.warning("twilio media: skipped a start message without a streamSid")
-        return None
-    call_sid = start.get("callSid")
-    custom = start.get("customParameters")
-    media_format = start.get("mediaFormat")
-    rate = media_format.get("sampleRate") if isinstance(media_format, Mapping) else None
-    return StreamStart(
-        stream_id=stream_sid,
-        carrier_call_id=call_sid if isinstance(call_sid, str) else None,
-        custom_parameters=(
-            {str(k): str(v) for k, v in custom.items()} if isinstance(custom, Mapping) else {}
-        ),
-        sample_rate=int(rate) if isinstance(rate, int | str) and str(rate).isdigit() else 8000,
-    )
+
+def parse_media_stream_start(message: Mapping[str, object]) -> StreamStart | None:
+    """A Media Streams ``start`` message in our terms (None for ``connected`` and the rest)."""
+    return stream_start_from(message, TWILIO_START, "twilio")
 
 
 def parse_twilio_inbound(request: WebhookRequest) -> InboundCall:
