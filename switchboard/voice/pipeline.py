@@ -15,6 +15,7 @@ from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
+from pipecat.frames.frames import Frame, TTSStoppedFrame
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -23,7 +24,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMUserAggregatorParams,
 )
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
-from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.base_serializer import FrameSerializer
 from pipecat.transports.websocket.fastapi import (
     FastAPIWebsocketParams,
@@ -47,6 +48,7 @@ from switchboard.agents.schema import AgentConfig, PipelineSettings
 from switchboard.providers.base import BuildContext
 from switchboard.providers.build import SwitchHandler, build_service
 from switchboard.providers.spec import ProviderKind
+from switchboard.telephony.serializers import RobustExotelSerializer, flush_audio_frame
 from switchboard.voice.language import LanguageFollower, LanguageSwitched
 from switchboard.voice.tap import BotSpeech, CallMeter, CallTap
 
@@ -95,6 +97,19 @@ def user_params(settings: PipelineSettings) -> LLMUserAggregatorParams:
         user_mute_strategies=mute,
         user_idle_timeout=settings.idle_reprompt_seconds,
     )
+
+
+class TurnFlusher(FrameProcessor):
+    """After each spoken turn, tells a buffering serializer (Exotel's) to send what it holds.
+
+    Only in pipelines whose serializer buffers, since it adds a hop to every agent frame.
+    """
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        await self.push_frame(frame, direction)
+        if isinstance(frame, TTSStoppedFrame) and direction is FrameDirection.DOWNSTREAM:
+            await self.push_frame(flush_audio_frame())
 
 
 def _names(processor: FrameProcessor) -> list[str]:
@@ -174,6 +189,7 @@ def build_call_pipeline(
             aggregators.user(),
             llm,
             tts,
+            *([TurnFlusher()] if isinstance(serializer, RobustExotelSerializer) else []),
             transport.output(),
             tap,
             recorder,
