@@ -20,9 +20,16 @@ log = logging.getLogger(__name__)
 
 
 async def warm_up(local: LocalEngines) -> None:
+    """Load each model; one that fails is logged and left for the first call to retry."""
     started = time.monotonic()
     threads = WhisperOptions().cpu_threads
-    await asyncio.to_thread(shared_whisper_model, str(bundled_model_path()), cpu_threads=threads)
-    await asyncio.to_thread(shared_piper_voice, bundled_voice_dir() / "en_US-joe-medium.onnx")
-    await local.start()
+    try:
+        await asyncio.to_thread(
+            shared_whisper_model, str(bundled_model_path()), cpu_threads=threads
+        )
+        await asyncio.to_thread(shared_piper_voice, bundled_voice_dir() / "en_US-joe-medium.onnx")
+        await local.start()
+    except Exception:
+        log.exception("could not load the embedded models at start; calls will retry")
+        return
     log.info("embedded models ready in %.1f s", time.monotonic() - started)

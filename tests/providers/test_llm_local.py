@@ -180,3 +180,15 @@ def test_a_long_conversation_is_cut_to_fit_the_context() -> None:
     result = {"role": "tool", "tool_call_id": "c1", "content": "x" * 3000}
     trimmed = fit_messages([system, call, result, turns[0]], budget=200)
     assert trimmed == [system, turns[0]]  # never a tool result without its call
+
+
+def test_the_model_server_ignores_our_own_port_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make serve PORT=8802` exports PORT; llama_cpp.server would take it over --port."""
+    from switchboard.providers.llm.llama_server import child_environment
+
+    monkeypatch.setenv("PORT", "8802")
+    monkeypatch.setenv("HOST", "0.0.0.0")
+    monkeypatch.setenv("KEEP_ME", "1")
+    environment = child_environment()
+    assert "PORT" not in environment and "HOST" not in environment
+    assert environment["KEEP_ME"] == "1"

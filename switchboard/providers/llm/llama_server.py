@@ -79,6 +79,17 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+# llama_cpp.server reads its settings from unprefixed environment variables (PORT, HOST,
+# MODEL, ...), and `make serve PORT=...` exports PORT: the child must see only its flags.
+SERVER_SETTING_VARIABLES = frozenset(
+    {"PORT", "HOST", "MODEL", "MODEL_ALIAS", "CHAT_FORMAT", "N_CTX", "N_THREADS", "CONFIG_FILE"}
+)
+
+
+def child_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.upper() not in SERVER_SETTING_VARIABLES}
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -165,6 +176,7 @@ class LlamaServer:
         # serves every loop in the process (the app's, a benchmark's, a test module's).
         self._process = subprocess.Popen(  # noqa: ASYNC220 - spawning returns at once
             command,
+            env=child_environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # uvicorn's access log: one line per request
             stderr=self._log,
