@@ -156,31 +156,45 @@ def check_carrier_message(data: str | bytes, known: frozenset[str], *, pcm16: bo
         dtmf_digit(message)
 
 
-class RobustTwilioSerializer(TwilioFrameSerializer):
+class GuardedDeserialize(FrameSerializer):
+    """Checks each carrier message (``EVENTS``, ``PCM16``) before Pipecat's serializer reads it,
+    so a malformed one is logged and skipped instead of ending the call. Mix in first."""
+
+    EVENTS: frozenset[str] = frozenset()
+    PCM16: bool = False
+    guard: MalformedGuard
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        return await self.guard.run(lambda: self._checked(data))
+
+    async def _checked(self, data: str | bytes) -> Frame | None:
+        check_carrier_message(data, self.EVENTS, pcm16=self.PCM16)
+        # super() is the carrier's Pipecat serializer, next in the MRO.
+        return await super().deserialize(data)  # type: ignore[safe-super]
+
+
+class IgnoresFlush(FrameSerializer):
+    """For serializers that send audio as it comes: the end-of-turn flush means nothing."""
+
+    async def serialize(self, frame: Frame) -> str | bytes | None:
+        return None if _is_flush(frame) else await super().serialize(frame)  # type: ignore[safe-super]
+
+
+class RobustTwilioSerializer(GuardedDeserialize, IgnoresFlush, TwilioFrameSerializer):
     """Twilio Media Streams (µ-law 8 kHz); also the simulator's protocol."""
 
-    EVENTS: Final = frozenset({"connected", "start", "media", "dtmf", "mark", "stop"})
+    EVENTS = frozenset({"connected", "start", "media", "dtmf", "mark", "stop"})
 
     def __init__(self, stream_sid: str, call_sid: str | None = None) -> None:
         params = TwilioFrameSerializer.InputParams(auto_hang_up=False)
         super().__init__(stream_sid, call_sid, params=params)
         self.guard = MalformedGuard("twilio")
 
-    async def serialize(self, frame: Frame) -> str | bytes | None:
-        return None if _is_flush(frame) else await super().serialize(frame)
 
-    async def deserialize(self, data: str | bytes) -> Frame | None:
-        return await self.guard.run(lambda: self._checked(data))
-
-    async def _checked(self, data: str | bytes) -> Frame | None:
-        check_carrier_message(data, self.EVENTS, pcm16=False)
-        return await super().deserialize(data)
-
-
-class RobustPlivoSerializer(PlivoFrameSerializer):
+class RobustPlivoSerializer(GuardedDeserialize, IgnoresFlush, PlivoFrameSerializer):
     """Plivo-style audio streams (µ-law 8 kHz): Vobiz speaks this protocol."""
 
-    EVENTS: Final = frozenset(
+    EVENTS = frozenset(
         {"connected", "start", "media", "dtmf", "stop", "playedStream", "clearedAudio"}
     )
 
@@ -189,18 +203,8 @@ class RobustPlivoSerializer(PlivoFrameSerializer):
         super().__init__(stream_id, call_id, params=params)
         self.guard = MalformedGuard("vobiz")
 
-    async def serialize(self, frame: Frame) -> str | bytes | None:
-        return None if _is_flush(frame) else await super().serialize(frame)
 
-    async def deserialize(self, data: str | bytes) -> Frame | None:
-        return await self.guard.run(lambda: self._checked(data))
-
-    async def _checked(self, data: str | bytes) -> Frame | None:
-        check_carrier_message(data, self.EVENTS, pcm16=False)
-        return await super().deserialize(data)
-
-
-class RobustExotelSerializer(ExotelFrameSerializer):
+class RobustExotelSerializer(GuardedDeserialize, ExotelFrameSerializer):
     """Exotel AgentStream (PCM16), sending audio in the chunk sizes Exotel plays without gaps.
 
     Exotel wants each outbound chunk to be a multiple of 320 bytes (20 ms at
@@ -211,7 +215,8 @@ class RobustExotelSerializer(ExotelFrameSerializer):
     silence to a full chunk. The units scale with the sample rate.
     """
 
-    EVENTS: Final = frozenset({"connected", "start", "media", "dtmf", "mark", "stop"})
+    EVENTS = frozenset({"connected", "start", "media", "dtmf", "mark", "stop"})
+    PCM16 = True
     MAX_CHUNK_BYTES: Final = 100_000
 
     def __init__(self, stream_sid: str, call_sid: str | None = None, *, sample_rate: int = 8000):
@@ -258,13 +263,6 @@ class RobustExotelSerializer(ExotelFrameSerializer):
         payload = base64.b64encode(chunk).decode("ascii")
         message = {"event": "media", "stream_sid": self._stream_sid, "media": {"payload": payload}}
         return json.dumps(message)
-
-    async def deserialize(self, data: str | bytes) -> Frame | None:
-        return await self.guard.run(lambda: self._checked(data))
-
-    async def _checked(self, data: str | bytes) -> Frame | None:
-        check_carrier_message(data, self.EVENTS, pcm16=True)
-        return await super().deserialize(data)
 
 
 class BrowserFrameSerializer(FrameSerializer):
