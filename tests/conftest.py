@@ -128,13 +128,25 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     yield from _own_database(request, tmp_path, migrated=False)
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
+def settings_for(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         secret_key=Fernet.generate_key().decode(),
     )
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return settings_for(database_url, tmp_path)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path: Path, sqlite_template: Path) -> Settings:
+    """Settings on a SQLite database of this test's own, for tests that need one backend only."""
+    path = tmp_path / "switchboard.db"
+    shutil.copyfile(sqlite_template, path)
+    return settings_for(f"sqlite+aiosqlite:///{path}", tmp_path)
 
 
 @pytest.fixture

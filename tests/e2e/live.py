@@ -60,8 +60,8 @@ class LiveServer:
         async with self.services.sessions() as session:
             return await calls.get_call(session, self.workspace_id, call_id)
 
-    async def agent(self, number: str, **fields: Any) -> str:
-        """Create an agent bound to simulator ``number``; returns its id."""
+    async def agent(self, number: str, carrier: str = "simulator", **fields: Any) -> str:
+        """Create an agent answering ``number`` (E.164) on ``carrier``; returns its id."""
         config = AgentConfig.model_validate(
             {"name": number, "system_prompt": "Be brief.", **fields}
         )
@@ -72,12 +72,15 @@ class LiveServer:
                 PhoneNumber(
                     workspace_id=self.workspace_id,
                     number=number,
-                    carrier="simulator",
+                    carrier=carrier,
                     agent_id=agent.id,
                 )
             )
             await session.commit()
             return agent.id
+
+
+LONG_REPLY = "Let me tell you everything about our services. " * 8  # ~13 s at 30 chars/s
 
 
 @asynccontextmanager

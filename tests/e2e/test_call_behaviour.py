@@ -11,12 +11,10 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from cryptography.fernet import Fernet
 
 from switchboard.caller.conversation import ConversationSettings, place_call, run_conversation
 from switchboard.caller.media_client import MediaStreamClient
@@ -26,22 +24,7 @@ from switchboard.config import Settings
 from switchboard.db.models import Call, CallStatus
 from switchboard.providers.phone_line import decode_phone_line
 from tests.conftest import wait_until
-from tests.e2e.live import LiveServer, caller_line, fake_agent, live_server
-
-LONG_REPLY = "Let me tell you everything about our services. " * 8  # ~13 s at 30 chars/s
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path, sqlite_template: Path) -> Settings:
-    import shutil
-
-    path = tmp_path / "switchboard.db"
-    shutil.copyfile(sqlite_template, path)
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite+aiosqlite:///{path}",
-        secret_key=Fernet.generate_key().decode(),
-    )
+from tests.e2e.live import LONG_REPLY, LiveServer, caller_line, fake_agent, live_server
 
 
 @pytest.fixture

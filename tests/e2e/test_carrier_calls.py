@@ -12,21 +12,15 @@ import asyncio
 import base64
 import json
 import logging
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.fernet import Fernet
 
-from switchboard.agents.schema import AgentConfig
-from switchboard.agents.service import create_agent
-from switchboard.auth.service import Principal
 from switchboard.calls import service as calls
 from switchboard.config import Settings
-from switchboard.db.models import Call, CallStatus, PhoneNumber, Role
+from switchboard.db.models import Call, CallStatus
 from switchboard.telephony.accounts import put_account
 from switchboard.telephony.credentials import CarrierName
 from switchboard.telephony.vobiz import vobiz_signature
@@ -40,7 +34,7 @@ from tests.e2e.carrier_phones import (
     ring_vobiz,
     vobiz_stream,
 )
-from tests.e2e.live import LiveServer, caller_line, fake_agent, live_server
+from tests.e2e.live import LONG_REPLY, LiveServer, caller_line, fake_agent, live_server
 
 EXOTEL_SECRET = "exotel-webhook-secret-0123456789"
 VOBIZ_AUTH_TOKEN = "vobiz-auth-token-0123456789abcdef"
@@ -52,18 +46,6 @@ TWO_TURNS: dict[str, Any] = fake_agent(
         {"text": "Goodbye!", "tool_calls": [{"name": "end_call"}]},
     ],
 )
-LONG_REPLY = "Let me tell you everything about our services. " * 8  # ~13 s at 30 chars/s
-
-
-@pytest.fixture
-def sqlite_settings(tmp_path: Path, sqlite_template: Path) -> Settings:
-    path = tmp_path / "switchboard.db"
-    shutil.copyfile(sqlite_template, path)
-    return Settings(
-        data_dir=tmp_path / "data",
-        database_url=f"sqlite+aiosqlite:///{path}",
-        secret_key=Fernet.generate_key().decode(),
-    )
 
 
 @pytest.fixture
@@ -93,21 +75,7 @@ async def server(sqlite_settings: Settings) -> AsyncIterator[LiveServer]:
 
 
 async def bind(server: LiveServer, carrier: CarrierName, number: str, **fields: Any) -> str:
-    """Create an agent answering ``number`` (E.164) on ``carrier``; returns its id."""
-    config = AgentConfig.model_validate({"name": number, "system_prompt": "Be brief.", **fields})
-    async with server.services.sessions() as session:
-        principal = Principal(workspace_id=server.workspace_id, key_id="test", role=Role.OWNER)
-        agent = await create_agent(session, principal, config)
-        session.add(
-            PhoneNumber(
-                workspace_id=server.workspace_id,
-                number=number,
-                carrier=carrier.value,
-                agent_id=agent.id,
-            )
-        )
-        await session.commit()
-        return agent.id
+    return await server.agent(number, carrier.value, **fields)
 
 
 async def dial_exotel(server: LiveServer, number: str, caller: str) -> CarrierPhone[ExotelFraming]:
