@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -18,7 +19,9 @@ from switchboard.agents.schema import AgentConfig
 from switchboard.agents.service import create_agent
 from switchboard.app import create_app
 from switchboard.auth.service import Principal, create_api_key, get_or_create_workspace
-from switchboard.caller.conversation import RenderedLine
+from switchboard.caller.conversation import ConversationSettings, RenderedLine, place_call
+from switchboard.caller.media_client import MediaStreamClient
+from switchboard.caller.twilio_messages import StreamIdentity
 from switchboard.calls import service as calls
 from switchboard.config import Settings
 from switchboard.db.models import Call, CallStatus, PhoneNumber, Role
@@ -132,3 +135,22 @@ def fake_agent(
         "tts": {"provider": "fake", "options": {"ttfb_ms": 50, "chars_per_second": 30}},
         **fields,
     }
+
+
+async def dial(server: LiveServer, number: str) -> MediaStreamClient:
+    """Ring ``number`` on the simulator and open the call's media stream, as a phone."""
+    identity = StreamIdentity()
+    async with httpx.AsyncClient() as http:
+        answer = await place_call(http, server.address, number, identity, ConversationSettings())
+    phone = MediaStreamClient(answer.stream_url, identity)
+    await phone.connect()
+    return phone
+
+
+async def events_of(server: LiveServer, call: Call) -> list[tuple[str, dict[str, object]]]:
+    async with server.services.sessions() as session:
+        return [(e.type, e.data) for e in await calls.events_of(session, call.id)]
+
+
+async def wait_finished(server: LiveServer, phone: MediaStreamClient) -> Call:
+    return await server.finished_call(phone.url.rstrip("/").rsplit("/", 1)[-1])

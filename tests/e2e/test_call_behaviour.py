@@ -8,49 +8,27 @@ These run on SQLite only: the storage they touch is covered on both databases by
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
-from collections.abc import AsyncIterator
 
 import httpx
 import numpy as np
-import pytest
 
-from switchboard.caller.conversation import ConversationSettings, place_call, run_conversation
-from switchboard.caller.media_client import MediaStreamClient
-from switchboard.caller.twilio_messages import StreamIdentity
+from switchboard.caller.conversation import run_conversation
 from switchboard.calls import service as calls
 from switchboard.config import Settings
-from switchboard.db.models import Call, CallStatus
+from switchboard.db.models import CallStatus
 from switchboard.providers.phone_line import decode_phone_line
 from tests.conftest import wait_until
-from tests.e2e.live import LONG_REPLY, LiveServer, caller_line, fake_agent, live_server
-
-
-@pytest.fixture
-async def server(sqlite_settings: Settings) -> AsyncIterator[LiveServer]:
-    async with live_server(sqlite_settings) as live:
-        yield live
-
-
-async def dial(server: LiveServer, number: str) -> MediaStreamClient:
-    identity = StreamIdentity()
-    async with httpx.AsyncClient() as http:
-        answer = await place_call(http, server.address, number, identity, ConversationSettings())
-    phone = MediaStreamClient(answer.stream_url, identity)
-    await phone.connect()
-    return phone
-
-
-async def record_of(server: LiveServer, phone: MediaStreamClient) -> Call:
-    call_id = phone.url.rstrip("/").rsplit("/", 1)[-1]
-    async with server.services.sessions() as session:
-        return await calls.get_call(session, server.workspace_id, call_id)
-
-
-async def events_of(server: LiveServer, call: Call) -> list[tuple[str, dict[str, object]]]:
-    async with server.services.sessions() as session:
-        return [(e.type, e.data) for e in await calls.events_of(session, call.id)]
+from tests.e2e.live import (
+    LONG_REPLY,
+    LiveServer,
+    caller_line,
+    dial,
+    events_of,
+    fake_agent,
+    live_server,
+    wait_finished,
+)
 
 
 async def speech_onset(ulaw: bytes) -> float:
@@ -59,10 +37,6 @@ async def speech_onset(ulaw: bytes) -> float:
     frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160)
     loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > 500)
     return float(loud[0]) * 0.02 if len(loud) else 0.0
-
-
-async def wait_finished(server: LiveServer, phone: MediaStreamClient) -> Call:
-    return await server.finished_call(phone.url.rstrip("/").rsplit("/", 1)[-1])
 
 
 async def test_caller_speech_stops_agent_audio_at_once(server: LiveServer) -> None:
@@ -318,150 +292,3 @@ async def test_nothing_is_left_behind_however_calls_end(server: LiveServer) -> N
     from pipecat.pipeline.worker import PipelineWorker
 
     assert not [o for o in gc.get_objects() if isinstance(o, PipelineWorker)]
-
-
-async def test_a_failing_llm_falls_back_and_the_call_goes_on(server: LiveServer) -> None:
-    await server.agent(
-        "+15550129",
-        **fake_agent(
-            ["hello", "bye"],
-            [{"text": "never said"}],
-            llm={"provider": "fake", "options": {"fail_after": 0, "replies": [{"text": "x"}]}},
-            fallbacks={
-                "llm": [
-                    {
-                        "provider": "fake",
-                        "options": {
-                            "replies": [
-                                {"text": "The backup answers."},
-                                {"text": "Bye.", "tool_calls": [{"name": "end_call"}]},
-                            ]
-                        },
-                    }
-                ]
-            },
-        ),
-    )
-    lines = [await caller_line("opening_hours"), await caller_line("cancel_order")]
-    report = await run_conversation(server.address, "+15550129", lines)
-    call = await server.finished_call(report.call_id)
-    events = await events_of(server, call)
-    async with server.services.sessions() as session:
-        turns = await calls.transcript_of(session, call.id)
-    assert call.status is CallStatus.COMPLETED and call.end_reason == "agent_ended"
-    switched = [data for name, data in events if name == "provider_switched"]
-    assert switched and switched[0]["kind"] == "llm"
-    assert "The backup answers." in [t.text for t in turns if t.role == "agent"]
-
-
-async def test_out_of_hours_callers_hear_the_message_and_the_call_ends(server: LiveServer) -> None:
-    await server.agent(
-        "+15550130",
-        **fake_agent(
-            [],
-            [{"text": "unused"}],
-            business_hours={
-                "timezone": "UTC",
-                "weekly": {},
-                "out_of_hours_message": "We are closed, call tomorrow.",
-            },
-        ),
-    )
-    phone = await dial(server, "+15550130")
-    try:
-        assert await phone.wait_closed(asyncio.get_running_loop().time() + 15)
-    finally:
-        await phone.hang_up()
-    call = await wait_finished(server, phone)
-    async with server.services.sessions() as session:
-        turns = await calls.transcript_of(session, call.id)
-    assert call.end_reason == "out_of_hours"
-    assert [(t.role, t.text) for t in turns] == [("agent", "We are closed, call tomorrow.")]
-
-
-async def test_the_agent_follows_the_caller_into_another_supported_language(
-    server: LiveServer,
-) -> None:
-    await server.agent(
-        "+15550131",
-        **fake_agent(
-            ["hola quiero cancelar", "adios"],
-            [{"text": "Claro."}, {"text": "Adios.", "tool_calls": [{"name": "end_call"}]}],
-            supported_languages=["es"],
-        )
-        | {
-            "stt": {
-                "provider": "fake",
-                "options": {
-                    "transcripts": ["hola quiero cancelar", "adios"],
-                    "languages": ["es", "es"],
-                    "latency_ms": 50,
-                },
-            }
-        },
-    )
-    lines = [await caller_line("cancel_order"), await caller_line("opening_hours")]
-    report = await run_conversation(server.address, "+15550131", lines)
-    call = await server.finished_call(report.call_id)
-    events = await events_of(server, call)
-    switches = [data for name, data in events if name == "language_switched"]
-    assert switches == [{"previous": "en", "current": "es"}]  # once, not on every turn
-    assert call.end_reason == "agent_ended"
-
-
-async def test_a_browser_call_with_its_token(server: LiveServer) -> None:
-    """The dashboard's path: ask for a call, open the socket with the token, talk in 16 kHz PCM."""
-    import json
-
-    from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosed
-
-    from switchboard.providers.phone_line import read_wav
-    from tests.e2e.live import AUDIO
-
-    agent_id = await server.agent(
-        "+15550132",
-        **fake_agent(["bye"], [{"text": "Bye.", "tool_calls": [{"name": "end_call"}]}]),
-    )
-    auth = {"Authorization": f"Bearer {server.key}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=auth) as api:
-        started = (await api.post("/api/v1/calls/browser", json={"agent_id": agent_id})).json()
-        forged = (await api.post("/api/v1/calls/browser", json={"agent_id": agent_id})).json()
-    assert started["sample_rate"] == 16000 and started["media_url"].startswith("ws://")
-
-    async with connect(forged["media_url"]) as ws:  # someone else's token is refused
-        await ws.send(json.dumps({"type": "start", "token": started["token"] + "x"}))
-        with pytest.raises(ConnectionClosed):
-            await ws.recv()
-
-    speech = read_wav(AUDIO / "cancel_order.wav").pcm
-    silence = bytes(640)
-    heard = 0
-    async with connect(started["media_url"]) as ws:
-        await ws.send(json.dumps({"type": "start", "token": started["token"]}))
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-
-        async def talk() -> None:
-            for n, offset in enumerate(range(0, 16000 * 12 * 2, 640)):  # 12 s of 20 ms frames
-                chunk = (
-                    speech[offset - 32000 : offset - 32000 + 640] if offset >= 32000 else silence
-                )
-                await ws.send(chunk if len(chunk) == 640 else silence)
-                await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
-
-        sender = asyncio.create_task(talk())
-        try:
-            async for message in ws:
-                if isinstance(message, bytes):
-                    heard += len(message)
-        except ConnectionClosed:
-            pass
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-            await sender
-    call = await server.finished_call(started["call_id"])
-    refused = await server.finished_call(forged["call_id"])
-    assert call.status is CallStatus.COMPLETED and call.end_reason == "agent_ended"
-    assert heard / 2 / 16000 > 1.0  # greeting and goodbye, as 16 kHz PCM
-    assert refused.status is CallStatus.FAILED and refused.end_reason == "bad_token"
