@@ -20,6 +20,16 @@ async def _tables(url: str) -> set[str]:
         await engine.dispose()
 
 
+async def _columns(url: str, table: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            columns = await conn.run_sync(lambda c: inspect(c).get_columns(table))
+            return {column["name"] for column in columns}
+    finally:
+        await engine.dispose()
+
+
 async def test_upgrade_from_empty_matches_models(empty_database_url: str) -> None:
     engine = create_engine(empty_database_url)
     try:
@@ -42,6 +52,9 @@ async def test_downgrade_one_step_then_upgrade_again(empty_database_url: str) ->
     engine = create_engine(empty_database_url)
     try:
         await migrate.upgrade(engine)
+        await migrate.downgrade(engine, "-1")
+        assert await migrate.current_revision(engine) == "0003"
+        assert "tool_ids" in await _columns(empty_database_url, "flow_nodes")
         await migrate.downgrade(engine, "-1")
         assert await migrate.current_revision(engine) == "0002"
         tables = await _tables(empty_database_url)

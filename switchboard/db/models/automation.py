@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, Text, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.db.base import ID_LENGTH, Base, TimestampMixin, id_column
@@ -31,6 +31,8 @@ class Tool(TimestampMixin, Base):
     timeout_seconds: Mapped[float] = mapped_column(default=5.0)
     retries: Mapped[int] = mapped_column(default=0)
     agent_ids: Mapped[list[str] | None] = mapped_column(JSONType, default=None)
+    # Said to the caller while a slow call to this tool runs ("" says nothing).
+    wait_message: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
 
 class FlowNode(TimestampMixin, Base):
@@ -47,8 +49,13 @@ class FlowNode(TimestampMixin, Base):
     role_messages: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     task_messages: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     transitions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
-    tool_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # [{"tool_id": ..., "then": node key or None}]: webhook tools offered at this node.
+    tools: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list, server_default="[]")
     pre_actions: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    post_actions: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=list, server_default="[]"
+    )
+    respond_immediately: Mapped[bool] = mapped_column(default=True, server_default=true())
     is_initial: Mapped[bool] = mapped_column(default=False)
     is_terminal: Mapped[bool] = mapped_column(default=False)
     position: Mapped[dict[str, float]] = mapped_column(JSONType, default=dict)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.db.base import ID_LENGTH, Base, TimestampMixin, id_column
-from switchboard.db.types import UTCDateTime, str_enum
+from switchboard.db.types import JSONType, UTCDateTime, str_enum
 
 
 class Role(StrEnum):
@@ -27,6 +27,12 @@ class Workspace(TimestampMixin, Base):
     id: Mapped[str] = id_column("ws")
     name: Mapped[str] = mapped_column(String(64), unique=True)
     max_concurrent_calls: Mapped[int] = mapped_column(default=10)
+    # Hosts (names or IPs) whose private addresses webhook tools may reach.
+    allowed_private_hosts: Mapped[list[str]] = mapped_column(
+        JSONType, default=list, server_default="[]"
+    )
+    # Fernet-encrypted HMAC secret that signs every webhook-tool request.
+    tool_signing_secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
 
 
 class User(TimestampMixin, Base):

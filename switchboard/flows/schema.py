@@ -1,0 +1,203 @@
+"""The flow document: what the API accepts, exports and the runtime turns into Pipecat nodes.
+
+A flow is a graph of nodes. Each node says who the agent is (``role_messages``)
+and what to do now (``task_messages``), offers the LLM transition functions
+(to other nodes) and webhook tools, and may run actions on entry and exit
+(say a line, end the call, transfer). The document refers to tools by name,
+so an exported flow imports into another workspace that has the same tools.
+
+``FlowDocument`` checks what the document alone can show (one initial node,
+known targets, reachability, terminal nodes that end the call or hand the
+caller to a person); ``check_references`` checks it against a workspace's
+tools and an agent's transfer destinations.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Collection
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, StringConstraints, model_validator
+
+from switchboard.agents.schema import Identifier, StrictModel
+
+FLOW_FORMAT = "switchboard.flow/v1"
+MAX_NODES = 100
+
+# A name an LLM can call: OpenAI, Anthropic and Gemini all accept this shape.
+FunctionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+# Functions every call already has; a flow may not reuse their names.
+BUILTIN_FUNCTIONS = frozenset({"end_call", "transfer_call"})
+
+
+class FlowMessage(StrictModel):
+    role: Literal["system", "developer", "user", "assistant"] = "system"
+    content: str = Field(min_length=1, max_length=10_000)
+
+
+class SayAction(StrictModel):
+    """Speak ``text`` (``{{ key }}`` placeholders come from call variables and tool results)."""
+
+    type: Literal["say"] = "say"
+    text: str = Field(min_length=1, max_length=1_000)
+
+
+class EndCallAction(StrictModel):
+    """Hang up once everything queued has been said."""
+
+    type: Literal["end_call"] = "end_call"
+
+
+class TransferAction(StrictModel):
+    """Hand the caller to a person: one of the agent's ``transfer_destinations``."""
+
+    type: Literal["transfer"] = "transfer"
+    department: Identifier
+
+
+FlowAction = Annotated[SayAction | EndCallAction | TransferAction, Field(discriminator="type")]
+
+
+class FlowTransition(StrictModel):
+    """A function the LLM calls to move the conversation to node ``to``."""
+
+    name: FunctionName
+    description: str = Field(min_length=1, max_length=500)
+    to: Identifier
+
+
+class NodeTool(StrictModel):
+    """A workspace webhook tool offered at this node; ``then`` is where success leads."""
+
+    name: FunctionName
+    then: Identifier | None = None
+
+
+class Position(StrictModel):
+    x: float = 0.0
+    y: float = 0.0
+
+
+class FlowNodeSpec(StrictModel):
+    key: Identifier
+    role_messages: list[FlowMessage] = Field(default_factory=list, max_length=20)
+    task_messages: list[FlowMessage] = Field(default_factory=list, max_length=20)
+    transitions: list[FlowTransition] = Field(default_factory=list, max_length=20)
+    tools: list[NodeTool] = Field(default_factory=list, max_length=20)
+    pre_actions: list[FlowAction] = Field(default_factory=list, max_length=10)
+    post_actions: list[FlowAction] = Field(default_factory=list, max_length=10)
+    respond_immediately: bool = Field(
+        default=True, description="run the LLM on entering the node (false: wait for the caller)"
+    )
+    is_initial: bool = False
+    is_terminal: bool = False
+    position: Position = Field(default_factory=Position)
+
+    def targets(self) -> list[str]:
+        """Every node this node can lead to."""
+        return [t.to for t in self.transitions] + [t.then for t in self.tools if t.then]
+
+    def actions(self) -> list[SayAction | EndCallAction | TransferAction]:
+        return [*self.pre_actions, *self.post_actions]
+
+    def ends_call(self) -> bool:
+        """Whether entering this node ends the call or hands the caller to a person."""
+        return any(isinstance(a, EndCallAction | TransferAction) for a in self.actions())
+
+
+class FlowDocument(StrictModel):
+    """A whole flow; saving one replaces the agent's previous flow."""
+
+    format: Literal["switchboard.flow/v1"] = "switchboard.flow/v1"
+    nodes: list[FlowNodeSpec] = Field(min_length=1, max_length=MAX_NODES)
+
+    @model_validator(mode="after")
+    def _valid_graph(self) -> Self:
+        keys = [node.key for node in self.nodes]
+        duplicates = sorted({k for k in keys if keys.count(k) > 1})
+        if duplicates:
+            raise ValueError(f"node keys must be unique; repeated: {duplicates}")
+        initial = [node.key for node in self.nodes if node.is_initial]
+        if len(initial) != 1:
+            raise ValueError(f"a flow needs exactly one initial node; found {len(initial)}")
+        for node in self.nodes:
+            _check_node(node, set(keys))
+        unreachable = set(keys) - self.reachable_from(initial[0])
+        if unreachable:
+            raise ValueError(
+                f"nodes {sorted(unreachable)} cannot be reached from the initial node"
+                f" {initial[0]!r}"
+            )
+        return self
+
+    @property
+    def initial(self) -> FlowNodeSpec:
+        return next(node for node in self.nodes if node.is_initial)
+
+    def node(self, key: str) -> FlowNodeSpec:
+        return next(node for node in self.nodes if node.key == key)
+
+    def reachable_from(self, key: str) -> set[str]:
+        edges = {node.key: node.targets() for node in self.nodes}
+        seen, queue = {key}, deque([key])
+        while queue:
+            for target in edges.get(queue.popleft(), []):
+                if target not in seen:
+                    seen.add(target)
+                    queue.append(target)
+        return seen
+
+    def tool_names(self) -> set[str]:
+        return {tool.name for node in self.nodes for tool in node.tools}
+
+    def departments(self) -> set[str]:
+        return {
+            action.department
+            for node in self.nodes
+            for action in node.actions()
+            if isinstance(action, TransferAction)
+        }
+
+
+def _check_node(node: FlowNodeSpec, keys: set[str]) -> None:
+    where = f"node {node.key!r}"
+    for target in node.targets():
+        if target not in keys:
+            raise ValueError(f"{where} leads to {target!r}, which is not a node of this flow")
+    names = [t.name for t in node.transitions] + [t.name for t in node.tools]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"{where}: function names must be unique within a node: {repeated}")
+    reserved = sorted(set(names) & BUILTIN_FUNCTIONS)
+    if reserved:
+        raise ValueError(f"{where}: {reserved} are built-in functions and cannot be redefined")
+    if node.is_terminal:
+        if node.targets():
+            raise ValueError(f"{where} is terminal but leads on to other nodes")
+        if not node.ends_call():
+            raise ValueError(
+                f"{where} is terminal, so it must end the call (an 'end_call' action) or hand"
+                " the caller to a person (a 'transfer' action)"
+            )
+    elif not node.targets() and not node.ends_call():
+        raise ValueError(
+            f"{where} is a dead end: give it a transition, or mark it terminal with an"
+            " 'end_call' or 'transfer' action"
+        )
+
+
+def check_references(
+    flow: FlowDocument, *, tool_names: Collection[str], departments: Collection[str]
+) -> None:
+    """Raise ``ValueError`` naming the first tool or department the flow uses but cannot have."""
+    missing_tools = sorted(flow.tool_names() - set(tool_names))
+    if missing_tools:
+        raise ValueError(
+            f"tools {missing_tools} are not webhook tools this agent may use in this workspace"
+        )
+    missing = sorted(flow.departments() - set(departments))
+    if missing:
+        raise ValueError(
+            f"transfer departments {missing} are not among the agent's transfer_destinations"
+        )
