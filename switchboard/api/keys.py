@@ -1,4 +1,4 @@
-"""/api/v1/keys and /api/v1/workspace: who the caller is and the workspace's API keys."""
+"""/api/v1/keys and /api/v1/workspace: who the caller is, its API keys and its tool policy."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ from datetime import datetime
 
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
-from switchboard.api.deps import Admin, SessionDep, Viewer
+from switchboard.api.deps import Admin, ServicesDep, SessionDep, Viewer
 from switchboard.auth import service
 from switchboard.auth.keys import KEY_SCHEME
 from switchboard.auth.roles import role_at_least
+from switchboard.auth.service import Principal
 from switchboard.db.models import ApiKey, Role, Workspace
 from switchboard.errors import Forbidden
+from switchboard.tools import service as tools
+from switchboard.tools.schema import SigningSecretOut, WorkspacePolicyPatch
 
 router = APIRouter(tags=["workspace"])
 
@@ -23,6 +25,19 @@ class WorkspaceOut(BaseModel):
     name: str
     role: Role
     key_id: str
+    allowed_private_hosts: list[str] = Field(
+        description="hosts webhook tools may reach even though they resolve to private addresses"
+    )
+
+
+def workspace_out(workspace: Workspace, principal: Principal) -> WorkspaceOut:
+    return WorkspaceOut(
+        id=workspace.id,
+        name=workspace.name,
+        role=principal.role,
+        key_id=principal.key_id,
+        allowed_private_hosts=workspace.allowed_private_hosts,
+    )
 
 
 class KeyIn(BaseModel):
@@ -61,13 +76,27 @@ def key_out(key: ApiKey) -> KeyOut:
 @router.get("/workspace")
 async def current_workspace(session: SessionDep, principal: Viewer) -> WorkspaceOut:
     """The workspace and role the presented key acts with."""
-    workspace = await session.scalar(
-        select(Workspace).where(Workspace.id == principal.workspace_id)
+    return workspace_out(await tools.get_workspace(session, principal.workspace_id), principal)
+
+
+@router.patch("/workspace")
+async def update_workspace(
+    body: WorkspacePolicyPatch, session: SessionDep, principal: Admin
+) -> WorkspaceOut:
+    """Set the private hosts (names or IPs) webhook tools may reach, e.g. a self-hosted backend."""
+    workspace = await tools.set_allowed_private_hosts(
+        session, principal.workspace_id, body.allowed_private_hosts
     )
-    assert workspace is not None
-    return WorkspaceOut(
-        id=workspace.id, name=workspace.name, role=principal.role, key_id=principal.key_id
-    )
+    return workspace_out(workspace, principal)
+
+
+@router.post("/workspace/signing-secret")
+async def rotate_signing_secret(
+    session: SessionDep, principal: Admin, services: ServicesDep
+) -> SigningSecretOut:
+    """Replace the secret that signs webhook-tool requests; it is shown this once."""
+    secret = await tools.new_signing_secret(session, services.box, principal.workspace_id)
+    return SigningSecretOut(signing_secret=secret)
 
 
 @router.get("/keys")

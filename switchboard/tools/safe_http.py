@@ -153,7 +153,7 @@ class SafeHttpClient:
         verb = method.upper()
         if verb not in ALLOWED_METHODS:
             raise InvalidInput(f"HTTP method {method!r} is not allowed", field="method")
-        clean = _check_headers(headers or {})
+        clean = check_headers(headers or {})
         body = b"" if json is None else jsonlib.dumps(json, separators=(",", ":")).encode()
         if body:
             clean.setdefault("content-type", "application/json")
@@ -249,7 +249,7 @@ class SafeHttpClient:
         return b"".join(chunks)
 
 
-def _check_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def check_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """Refuse header injection (CR/LF/NUL) and headers only we may set."""
     clean: dict[str, str] = {}
     for name, value in headers.items():
