@@ -24,12 +24,14 @@ from pydantic import (
 )
 
 from switchboard.agents.template import BUILTIN_VARIABLES, placeholders
+from switchboard.flows.schema import FlowDocument
 from switchboard.phone import to_e164
+from switchboard.schema_base import Identifier as Identifier
+from switchboard.schema_base import StrictModel as StrictModel
 
 MAX_PROMPT_CHARS = 20_000
 MAX_GREETING_CHARS = 1_000
 
-Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 ProviderId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 LanguageTag = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
@@ -40,10 +42,6 @@ def _e164(value: str) -> str:
 
 
 PhoneNumberE164 = Annotated[str, AfterValidator(_e164)]
-
-
-class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 # The embedded defaults (DESIGN §5): all ship inside packages and run offline. A model or
@@ -297,3 +295,6 @@ class RuntimeConfig(BaseModel):
     config: AgentConfig
     tools: list[ToolSpec]
     pre_call_tools: list[ToolSpec]
+    flow: FlowDocument | None = Field(
+        default=None, description="the agent's conversation flow; none runs the plain prompt"
+    )

@@ -18,6 +18,7 @@ from switchboard.auth.service import Principal
 from switchboard.db.base import new_id
 from switchboard.db.models import Agent, AgentVersion, Tool
 from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.flows.service import load_flow
 from switchboard.providers.credentials import configured_providers
 from switchboard.providers.validation import resolve_providers
 
@@ -155,7 +156,7 @@ async def restore_version(
 async def load_runtime_config(
     session: AsyncSession, workspace_id: str, agent_id: str
 ) -> RuntimeConfig:
-    """Resolve an agent for a call: its configuration and the tools it may use."""
+    """Resolve an agent for a call: its configuration, the tools it may use and its flow."""
     agent = await get_agent(session, workspace_id, agent_id)
     config = config_of(agent)
     wanted = set(config.tool_ids) | set(config.pre_call_tool_ids)
@@ -174,4 +175,5 @@ async def load_runtime_config(
         config=config,
         tools=[tools[i] for i in config.tool_ids if i in tools],
         pre_call_tools=[tools[i] for i in config.pre_call_tool_ids if i in tools],
+        flow=await load_flow(session, agent),
     )

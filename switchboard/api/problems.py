@@ -84,6 +84,13 @@ def validation_problem(raw: Sequence[Any], *, prefix: tuple[str, ...] = ()) -> J
             return problem(
                 400, f"malformed JSON: {err.get('ctx', {}).get('error', '')}".strip(), field="body"
             )
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, errors.SwitchboardError):
+            # A validator that knows the exact place (a flow's "nodes.2.transitions.0.to")
+            # raised one of ours: show its words and its field, not "Value error, ...".
+            where = loc + tuple(cause.field.split(".")) if cause.field else loc
+            items.append({"field": _field_path(prefix + where), "message": cause.message})
+            continue
         items.append({"field": _field_path(prefix + loc), "message": err.get("msg", "invalid")})
     first = items[0] if items else {"field": "body", "message": "invalid"}
     detail = f"{first['field']}: {first['message']}"

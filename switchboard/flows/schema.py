@@ -9,18 +9,22 @@ so an exported flow imports into another workspace that has the same tools.
 ``FlowDocument`` checks what the document alone can show (one initial node,
 known targets, reachability, terminal nodes that end the call or hand the
 caller to a person); ``check_references`` checks it against a workspace's
-tools and an agent's transfer destinations.
+tools and an agent's transfer destinations. Both raise ``FlowError``, which
+names the place in the document ("nodes.2.transitions.0.to") so the API can
+point at it.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Collection
+from datetime import datetime
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from switchboard.agents.schema import Identifier, StrictModel
+from switchboard.errors import InvalidInput
+from switchboard.schema_base import Identifier, StrictModel
 
 FLOW_FORMAT = "switchboard.flow/v1"
 MAX_NODES = 100
@@ -29,6 +33,14 @@ MAX_NODES = 100
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 # Functions every call already has; a flow may not reuse their names.
 BUILTIN_FUNCTIONS = frozenset({"end_call", "transfer_call"})
+
+
+class FlowError(InvalidInput, ValueError):
+    """A flow rule broken at ``field``, a path in the document ("nodes.2.transitions.0.to").
+
+    A ``ValueError`` so pydantic reports it from the document's validator, and an
+    ``InvalidInput`` so the API shows its message and field as they are.
+    """
 
 
 class FlowMessage(StrictModel):
@@ -114,20 +126,28 @@ class FlowDocument(StrictModel):
 
     @model_validator(mode="after")
     def _valid_graph(self) -> Self:
-        keys = [node.key for node in self.nodes]
-        duplicates = sorted({k for k in keys if keys.count(k) > 1})
-        if duplicates:
-            raise ValueError(f"node keys must be unique; repeated: {duplicates}")
+        keys: set[str] = set()
+        for i, node in enumerate(self.nodes):
+            if node.key in keys:
+                raise FlowError(
+                    f"node keys must be unique; {node.key!r} is used more than once",
+                    field=f"nodes.{i}.key",
+                )
+            keys.add(node.key)
         initial = [node.key for node in self.nodes if node.is_initial]
         if len(initial) != 1:
-            raise ValueError(f"a flow needs exactly one initial node; found {len(initial)}")
-        for node in self.nodes:
-            _check_node(node, set(keys))
-        unreachable = set(keys) - self.reachable_from(initial[0])
+            raise FlowError(
+                f"a flow needs exactly one initial node; found {len(initial)}", field="nodes"
+            )
+        for i, node in enumerate(self.nodes):
+            _check_node(node, f"nodes.{i}", keys)
+        reachable = self.reachable_from(initial[0])
+        unreachable = [i for i, node in enumerate(self.nodes) if node.key not in reachable]
         if unreachable:
-            raise ValueError(
-                f"nodes {sorted(unreachable)} cannot be reached from the initial node"
-                f" {initial[0]!r}"
+            raise FlowError(
+                f"nodes {[self.nodes[i].key for i in unreachable]} cannot be reached from the"
+                f" initial node {initial[0]!r}",
+                field=f"nodes.{unreachable[0]}",
             )
         return self
 
@@ -160,44 +180,86 @@ class FlowDocument(StrictModel):
         }
 
 
-def _check_node(node: FlowNodeSpec, keys: set[str]) -> None:
+def _check_node(node: FlowNodeSpec, path: str, keys: set[str]) -> None:
     where = f"node {node.key!r}"
-    for target in node.targets():
+    targets = [(f"{path}.transitions.{i}.to", t.to) for i, t in enumerate(node.transitions)]
+    targets += [(f"{path}.tools.{i}.then", t.then) for i, t in enumerate(node.tools) if t.then]
+    for field, target in targets:
         if target not in keys:
-            raise ValueError(f"{where} leads to {target!r}, which is not a node of this flow")
-    names = [t.name for t in node.transitions] + [t.name for t in node.tools]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(f"{where}: function names must be unique within a node: {repeated}")
-    reserved = sorted(set(names) & BUILTIN_FUNCTIONS)
-    if reserved:
-        raise ValueError(f"{where}: {reserved} are built-in functions and cannot be redefined")
-    if node.is_terminal:
-        if node.targets():
-            raise ValueError(f"{where} is terminal but leads on to other nodes")
-        if not node.ends_call():
-            raise ValueError(
-                f"{where} is terminal, so it must end the call (an 'end_call' action) or hand"
-                " the caller to a person (a 'transfer' action)"
+            raise FlowError(
+                f"{where} leads to {target!r}, which is not a node of this flow", field=field
             )
-    elif not node.targets() and not node.ends_call():
-        raise ValueError(
+    names = [(f"{path}.transitions.{i}.name", t.name) for i, t in enumerate(node.transitions)]
+    names += [(f"{path}.tools.{i}.name", t.name) for i, t in enumerate(node.tools)]
+    seen: set[str] = set()
+    for field, name in names:
+        if name in BUILTIN_FUNCTIONS:
+            raise FlowError(
+                f"{where}: {name!r} is a built-in function and cannot be redefined", field=field
+            )
+        if name in seen:
+            raise FlowError(
+                f"{where}: function names must be unique within a node; {name!r} is repeated",
+                field=field,
+            )
+        seen.add(name)
+    if node.is_terminal:
+        if targets:
+            raise FlowError(f"{where} is terminal but leads on to other nodes", field=targets[0][0])
+        if not node.ends_call():
+            raise FlowError(
+                f"{where} is terminal, so it must end the call (an 'end_call' action) or hand"
+                " the caller to a person (a 'transfer' action)",
+                field=f"{path}.is_terminal",
+            )
+    elif not targets and not node.ends_call():
+        raise FlowError(
             f"{where} is a dead end: give it a transition, or mark it terminal with an"
-            " 'end_call' or 'transfer' action"
+            " 'end_call' or 'transfer' action",
+            field=f"{path}.transitions",
         )
 
 
 def check_references(
     flow: FlowDocument, *, tool_names: Collection[str], departments: Collection[str]
 ) -> None:
-    """Raise ``ValueError`` naming the first tool or department the flow uses but cannot have."""
-    missing_tools = sorted(flow.tool_names() - set(tool_names))
-    if missing_tools:
-        raise ValueError(
-            f"tools {missing_tools} are not webhook tools this agent may use in this workspace"
-        )
-    missing = sorted(flow.departments() - set(departments))
-    if missing:
-        raise ValueError(
-            f"transfer departments {missing} are not among the agent's transfer_destinations"
-        )
+    """Raise ``FlowError`` at the first tool or transfer department the flow may not use."""
+    for i, node in enumerate(flow.nodes):
+        for j, tool in enumerate(node.tools):
+            if tool.name not in tool_names:
+                raise FlowError(
+                    f"tool {tool.name!r} is not a webhook tool of this workspace that this"
+                    " agent may use",
+                    field=f"nodes.{i}.tools.{j}.name",
+                )
+        for kind, actions in (
+            ("pre_actions", node.pre_actions),
+            ("post_actions", node.post_actions),
+        ):
+            for j, action in enumerate(actions):
+                if isinstance(action, TransferAction) and action.department not in departments:
+                    raise FlowError(
+                        f"transfer department {action.department!r} is not among the agent's"
+                        " transfer_destinations",
+                        field=f"nodes.{i}.{kind}.{j}.department",
+                    )
+
+
+class FlowNodeOut(FlowNodeSpec):
+    """A stored node: the spec plus what storage adds (not part of an export)."""
+
+    id: str
+    updated_at: datetime
+
+
+class FlowOut(StrictModel):
+    """An agent's flow as stored; the export is the same without ``id`` and ``updated_at``."""
+
+    format: Literal["switchboard.flow/v1"] = "switchboard.flow/v1"
+    nodes: list[FlowNodeOut]
+
+
+class FlowCheck(BaseModel):
+    """The answer of a dry run that found nothing wrong (problems come back as a 422)."""
+
+    valid: Literal[True] = True
