@@ -14,6 +14,7 @@ from switchboard import __version__
 from switchboard.api import api_router, problems
 from switchboard.calls.sweeper import run_sweeper
 from switchboard.config import Settings
+from switchboard.demo.booking import create_booking_router
 from switchboard.services import Services
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api_router)
+    # The demo receptionist's appointment book (its webhook tool calls back into us).
+    app.include_router(create_booking_router())
     # Imported here: the call runtime pulls in Pipecat, which the API alone does not need.
     from switchboard.telephony.routes import router as telephony_router
     from switchboard.telephony.simulator_api import CarrierSimulator, create_simulator_router

@@ -20,6 +20,7 @@ from switchboard.auth.service import create_api_key, get_or_create_workspace
 from switchboard.config import Settings, generate_secret_key
 from switchboard.db import migrate as migrations
 from switchboard.db.models import Role
+from switchboard.demo.dental import DENTAL_NUMBER
 from switchboard.seed import DEMO_NUMBER, seed_if_empty
 from switchboard.services import Services
 
@@ -50,7 +51,7 @@ async def _prepare(settings: Settings) -> None:
     services = await Services.open(settings)
     try:
         async with services.sessions() as session:
-            seeded = await seed_if_empty(session)
+            seeded = await seed_if_empty(session, services.box, settings.resolved_public_url)
     finally:
         await services.close()
     if seeded is not None:
@@ -58,7 +59,8 @@ async def _prepare(settings: Settings) -> None:
             Panel.fit(
                 f"[bold]Owner API key[/] (shown once, keep it):\n\n{seeded.owner_key}\n\n"
                 f"Workspace [cyan]default[/], demo agent [cyan]{seeded.agent_id}[/] "
-                f"on simulator number [cyan]{DEMO_NUMBER}[/].",
+                f"on simulator number [cyan]{DEMO_NUMBER}[/]; the dental receptionist flow "
+                f"[cyan]{seeded.dental_agent_id}[/] on [cyan]{DENTAL_NUMBER}[/].",
                 title="First start",
             )
         )

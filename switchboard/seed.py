@@ -10,7 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard.agents.schema import AgentConfig
 from switchboard.agents.service import create_agent
 from switchboard.auth.service import Principal, create_api_key, get_or_create_workspace
+from switchboard.crypto import SecretBox
 from switchboard.db.models import PhoneNumber, Role, Workspace
+from switchboard.demo.dental import DENTAL_NUMBER, seed_dental
 from switchboard.telephony.credentials import CarrierName
 
 DEFAULT_WORKSPACE = "default"
@@ -33,11 +35,18 @@ DEMO_AGENT = AgentConfig(
 class SeedResult:
     workspace_id: str
     agent_id: str
+    dental_agent_id: str
     owner_key: str
 
 
-async def seed_if_empty(session: AsyncSession) -> SeedResult | None:
-    """Create the demo setup on a database with no workspace; do nothing otherwise."""
+async def seed_if_empty(
+    session: AsyncSession, box: SecretBox, public_url: str
+) -> SeedResult | None:
+    """Create the demo setup on a database with no workspace; do nothing otherwise.
+
+    Two agents: the demo receptionist on ``DEMO_NUMBER`` (a plain prompt) and the
+    dental receptionist flow on ``DENTAL_NUMBER`` (steps, a webhook tool, transfers).
+    """
     if await session.scalar(select(Workspace.id).limit(1)) is not None:
         return None
     workspace, _ = await get_or_create_workspace(session, DEFAULT_WORKSPACE)
@@ -47,14 +56,18 @@ async def seed_if_empty(session: AsyncSession) -> SeedResult | None:
     await session.commit()
     principal = Principal(workspace_id=workspace.id, key_id=key.id, role=Role.OWNER)
     agent = await create_agent(session, principal, DEMO_AGENT)
-    session.add(
-        PhoneNumber(
-            workspace_id=workspace.id,
-            number=DEMO_NUMBER,
-            carrier=CarrierName.SIMULATOR.value,
-            label="simulator (switchboard call)",
-            agent_id=agent.id,
+    dental_id = await seed_dental(session, box, principal, public_url)
+    for number, agent_id in ((DEMO_NUMBER, agent.id), (DENTAL_NUMBER, dental_id)):
+        session.add(
+            PhoneNumber(
+                workspace_id=workspace.id,
+                number=number,
+                carrier=CarrierName.SIMULATOR.value,
+                label="simulator (switchboard call)",
+                agent_id=agent_id,
+            )
         )
-    )
     await session.commit()
-    return SeedResult(workspace_id=workspace.id, agent_id=agent.id, owner_key=plaintext)
+    return SeedResult(
+        workspace_id=workspace.id, agent_id=agent.id, dental_agent_id=dental_id, owner_key=plaintext
+    )

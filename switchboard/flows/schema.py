@@ -44,7 +44,9 @@ class FlowError(InvalidInput, ValueError):
 
 
 class FlowMessage(StrictModel):
-    role: Literal["system", "developer", "user", "assistant"] = "system"
+    # "developer" is how Pipecat marks instructions inside the conversation; "system" is
+    # accepted for documents written for other tools and sent as "developer".
+    role: Literal["developer", "system"] = "developer"
     content: str = Field(min_length=1, max_length=10_000)
 
 

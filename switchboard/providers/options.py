@@ -6,9 +6,10 @@ importing any provider package.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Options(BaseModel):
@@ -32,6 +33,26 @@ class ScriptedRule(_Options):
     reply: str = ""
     tool: str | None = None
     arguments: dict[str, str] = Field(default_factory=dict)
+    capture: dict[str, str] = Field(
+        default_factory=dict,
+        description="argument -> regular expression over the caller's words (first group, or"
+        " the whole match); the rule applies only when every capture is found",
+    )
+    result_reply: str = Field(
+        default="",
+        description="said when the tool answers; {{ key }} takes the answer's top-level values",
+    )
+    error_reply: str = Field(default="", description="said when the tool fails")
+
+    @field_validator("capture")
+    @classmethod
+    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"capture {name!r}: {exc}") from exc
+        return value
 
 
 class ScriptedOptions(_Options):
@@ -40,6 +61,10 @@ class ScriptedOptions(_Options):
     match_tool_names: bool = Field(
         default=False,
         description="when no rule matches, call an offered tool whose name's words the caller said",
+    )
+    tool_error_reply: str = Field(
+        default="I'm sorry, I couldn't do that just now. Is there anything else I can help with?",
+        description="said when a tool fails and its rule has no error_reply",
     )
 
 

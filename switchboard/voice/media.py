@@ -27,6 +27,7 @@ from switchboard.telephony.browser_calls import check_browser_token
 from switchboard.telephony.carrier import Carrier, StreamStart
 from switchboard.telephony.credentials import CarrierName
 from switchboard.telephony.inbound import carrier_for
+from switchboard.tools.loading import ToolPolicy, WebhookTool, load_tool_policy, load_webhook_tools
 from switchboard.voice.session import CallInputs, CallSession
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,19 @@ async def provider_credentials(
                 session, services.box, runtime.workspace_id, provider
             )
     return result
+
+
+async def call_tools(
+    services: Services, runtime: RuntimeConfig
+) -> tuple[dict[str, WebhookTool], ToolPolicy | None]:
+    """The webhook tools the agent may use (with secrets) and the workspace's policy for them."""
+    async with services.sessions() as session:
+        tools = await load_webhook_tools(
+            session, services.box, runtime.workspace_id, runtime.agent_id
+        )
+        if not tools:
+            return tools, None
+        return tools, await load_tool_policy(session, services.box, runtime.workspace_id)
 
 
 def call_variables(call: Call, runtime: RuntimeConfig, start: StreamStart) -> dict[str, Any]:
@@ -134,6 +148,7 @@ async def serve_media(
                 await websocket.close(code=POLICY_VIOLATION)
                 return
         runtime, _ = await services.config_cache.get(call.workspace_id, call.agent_id)
+        tools, policy = await call_tools(services, runtime)
         inputs = CallInputs(
             call=call,
             runtime=runtime,
@@ -145,6 +160,8 @@ async def serve_media(
             recordings_dir=services.settings.recordings_dir,
             local=services.local_engines(),
             http=services.aiohttp_session(),
+            webhook_tools=tools,
+            tool_policy=policy,
         )
         await CallSession(inputs, CallRecorder(services.sessions, call_id)).run()
     except WebSocketDisconnect:

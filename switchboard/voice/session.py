@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,14 @@ from switchboard.db.base import utcnow
 from switchboard.db.models import Call, CallStatus
 from switchboard.providers.spec import ProviderKind
 from switchboard.telephony.carrier import Carrier, StreamStart
+from switchboard.tools.loading import ToolPolicy, WebhookTool
+from switchboard.tools.safe_http import SafeHttpClient
+from switchboard.voice.flow import CallFlow
+from switchboard.voice.functions import CallFunction
 from switchboard.voice.pipeline import CallPipeline, build_call_pipeline
+from switchboard.voice.precall import run_pre_call_tools
 from switchboard.voice.tools import BuiltinTools
+from switchboard.voice.webhooks import WebhookRunner
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +64,10 @@ class CallInputs:
     recordings_dir: Path
     local: Any = None
     http: Any = None
+    # The workspace's webhook tools this agent may use, by name, and how to reach them.
+    webhook_tools: Mapping[str, WebhookTool] = field(default_factory=dict)
+    tool_policy: ToolPolicy | None = None
+    tool_client: SafeHttpClient | None = None  # tests pass one with their own resolver
 
 
 class CallSession:
@@ -73,6 +83,16 @@ class CallSession:
         self._wav: StereoWavWriter | None = None
         self._built: CallPipeline | None = None
         self._user_started_at: datetime | None = None
+        self._flow: CallFlow | None = None
+        self.webhooks = WebhookRunner(
+            inputs.tool_client or _tool_client(inputs.tool_policy),
+            event=recorder.event,
+            say=self._say_while_waiting,
+            call_headers={
+                "X-Switchboard-Call-Id": inputs.call.id,
+                "X-Switchboard-Agent-Id": inputs.runtime.agent_id,
+            },
+        )
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -89,6 +109,7 @@ class CallSession:
                 to_number=call.to_number,
                 agent_version=self.inputs.runtime.version,
             )
+            await self._pre_call()
             self._built = self._build()
             self._start_timers()
             runner = WorkerRunner(handle_sigint=False)
@@ -126,16 +147,42 @@ class CallSession:
 
     # -- building ------------------------------------------------------------------
 
+    async def _pre_call(self) -> None:
+        by_id = {tool.id: tool for tool in self.inputs.webhook_tools.values()}
+        tools = [by_id[t.id] for t in self.inputs.runtime.pre_call_tools if t.id in by_id]
+        if tools:
+            await run_pre_call_tools(
+                self.webhooks, tools, self.config, self.inputs.variables, self.recorder.event
+            )
+
     def _build(self) -> CallPipeline:
         inputs = self.inputs
-        tools = BuiltinTools(self)
+        builtins = BuiltinTools(self)
+        by_id = {tool.id: tool for tool in inputs.webhook_tools.values()}
+        functions: list[CallFunction] = builtins.functions() + [
+            self.webhooks.function(by_id[t.id]) for t in inputs.runtime.tools if t.id in by_id
+        ]
+        system_prompt = render(self.config.system_prompt, inputs.variables)
+        flow = inputs.runtime.flow
+        if flow is not None:
+            self._flow = CallFlow(
+                flow,
+                system_prompt=system_prompt,
+                builtins=builtins,
+                webhooks=self.webhooks,
+                tools=inputs.webhook_tools,
+                global_functions=functions,
+                variables=inputs.variables,
+                event=self.recorder.event,
+            )
         built = build_call_pipeline(
             websocket=inputs.websocket,
             serializer=inputs.carrier.serializer(inputs.start),
             sample_rate=inputs.start.sample_rate,
             config=self.config,
-            system_prompt=render(self.config.system_prompt, inputs.variables),
-            tools=tools.schemas(),
+            system_prompt=system_prompt,
+            # A flow sets each node's functions itself.
+            tools=[] if self._flow is not None else [f.schema() for f in functions],
             credentials=inputs.credentials,
             local=inputs.local,
             http=inputs.http,
@@ -143,7 +190,6 @@ class CallSession:
             on_event=self.recorder.event,
             on_language=self._language_switched,
         )
-        tools.register(built.llm)
         self._wire(built)
         return built
 
@@ -214,6 +260,18 @@ class CallSession:
         greeting = render(self.config.greeting, self.inputs.variables).strip()
         if greeting:
             await built.worker.queue_frame(TTSSpeakFrame(greeting, append_to_context=True))
+        if self._flow is not None:
+            await self._flow.start(
+                llm=built.llm,
+                aggregators=built.aggregators,
+                worker=built.worker,
+                transport=built.transport,
+            )
+
+    async def _say_while_waiting(self, text: str) -> None:
+        """A line said while a tool works (in the context too: the LLM should know it was said)."""
+        if self._built is not None and not self._ending:
+            await self._built.worker.queue_frame(TTSSpeakFrame(text, append_to_context=True))
 
     def _start_timers(self) -> None:
         self._timers.append(asyncio.create_task(self._max_duration(), name="max-call-duration"))
@@ -259,6 +317,14 @@ class CallSession:
         if kind is ProviderKind.LLM and self._built is not None:
             # The failed request took the caller's turn with it: ask the backup to answer it.
             await self._built.worker.queue_frame(LLMRunFrame())
+
+
+def _tool_client(policy: ToolPolicy | None) -> SafeHttpClient:
+    if policy is None:
+        return SafeHttpClient()
+    return SafeHttpClient(
+        allowed_private_hosts=policy.allowed_private_hosts, signing_secret=policy.signing_secret
+    )
 
 
 def _parse_time(value: str | None) -> datetime:

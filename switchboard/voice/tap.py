@@ -95,6 +95,11 @@ class BotSpeech:
             self._starts += int(speaking)
             self._changed.notify_all()
 
+    async def quiet(self) -> None:
+        """Return once the agent is not speaking (at once if it is not)."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: not self.speaking)
+
     async def finished_after_now(self) -> None:
         """Return once speech that starts after this call has stopped."""
         async with self._changed:

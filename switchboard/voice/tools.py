@@ -1,7 +1,8 @@
-"""The built-in tools every agent has: ``end_call`` and (with destinations) ``transfer_call``.
+"""The built-in functions every agent has: ``end_call`` and (with destinations) ``transfer_call``.
 
-Both are ordinary LLM functions: the LLM decides when to call them, Pipecat
-runs the handler, and the call records ``tool_called`` / ``tool_result``.
+Both are ordinary LLM functions: the LLM decides when to call them, and the
+call records ``tool_called`` / ``tool_result``. A flow's ``end_call`` and
+``transfer`` actions use the same ``end`` and ``transfer_to``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
-from pipecat.frames.frames import FunctionCallResultProperties, TTSSpeakFrame
-from pipecat.processors.frame_processor import FrameProcessor
-from pipecat.services.llm_service import FunctionCallParams
+from pipecat.frames.frames import TTSSpeakFrame
 
 from switchboard.db.models import CallStatus
 from switchboard.errors import SwitchboardError
+from switchboard.voice.functions import CallFunction, Outcome
 
 if TYPE_CHECKING:
     from switchboard.voice.session import CallSession
@@ -35,18 +34,17 @@ class BuiltinTools:
         self.session = session
         self.destinations = {d.name: d for d in session.config.transfer_destinations}
 
-    def schemas(self) -> list[FunctionSchema]:
+    def functions(self) -> list[CallFunction]:
         tools = [
-            FunctionSchema(
+            CallFunction(
                 name="end_call",
                 description="Hang up once the conversation is over and you have said goodbye.",
-                properties={},
-                required=[],
+                run=self._end_call,
             )
         ]
         if self.destinations:
             tools.append(
-                FunctionSchema(
+                CallFunction(
                     name="transfer_call",
                     description="Transfer the caller to a department: "
                     + "; ".join(
@@ -56,49 +54,52 @@ class BuiltinTools:
                         "department": {"type": "string", "enum": sorted(self.destinations)}
                     },
                     required=["department"],
+                    run=self._transfer_call,
                 )
             )
         return tools
 
-    def register(self, llm: FrameProcessor) -> None:
-        services = getattr(llm, "services", None) or [llm]
-        for service in services:
-            service.register_function("end_call", self._end_call)
-            if self.destinations:
-                service.register_function("transfer_call", self._transfer_call)
-
-    async def _end_call(self, params: FunctionCallParams) -> None:
+    async def _end_call(self, arguments: dict[str, Any]) -> Outcome:
         started = time.monotonic()
-        await self.session.recorder.event(
-            "tool_called", name="end_call", arguments=params.arguments
-        )
-        await params.result_callback(
-            {"status": "ending"}, properties=FunctionCallResultProperties(run_llm=False)
-        )
+        await self.session.recorder.event("tool_called", name="end_call", arguments=arguments)
+        await self.end("agent_ended")
         await self._result("end_call", "ok", started)
-        await self.session.end_after_current_speech("agent_ended")
+        return Outcome({"status": "ending"}, respond=False)
 
-    async def _transfer_call(self, params: FunctionCallParams) -> None:
+    async def end(self, reason: str) -> None:
+        """End the call once what is queued has been said."""
+        await self.session.end_after_current_speech(reason)
+
+    async def _transfer_call(self, arguments: dict[str, Any]) -> Outcome:
         started = time.monotonic()
-        arguments: dict[str, Any] = dict(params.arguments)
         await self.session.recorder.event("tool_called", name="transfer_call", arguments=arguments)
-        destination = self.destinations.get(str(arguments.get("department", "")))
-        if destination is None:
-            await params.result_callback(
-                {"error": f"unknown department; choose one of {sorted(self.destinations)}"}
-            )
+        department = str(arguments.get("department", ""))
+        if department not in self.destinations:
             await self._result("transfer_call", "unknown_department", started)
-            return
-        await params.result_callback(
-            {"status": "transferring"}, properties=FunctionCallResultProperties(run_llm=False)
-        )
+            return Outcome(
+                {"error": f"unknown department; choose one of {sorted(self.destinations)}"},
+                succeeded=False,
+            )
+        error = await self.transfer_to(department, notice=TRANSFER_NOTICE)
+        await self._result("transfer_call", "failed" if error else "ok", started, error=error)
+        if error:
+            return Outcome({"status": "failed", "error": error}, succeeded=False, respond=False)
+        return Outcome({"status": "transferred"}, respond=False)
+
+    async def transfer_to(self, department: str, *, notice: str | None) -> str | None:
+        """Say ``notice`` (if any), then hand the caller to ``department``; the error, if any."""
         session = self.session
+        destination = self.destinations[department]
         built = session._built
         assert built is not None
-        await built.worker.queue_frame(TTSSpeakFrame(TRANSFER_NOTICE))
+        if notice:
+            await built.worker.queue_frame(TTSSpeakFrame(notice))
         try:
             async with asyncio.timeout(NOTICE_TIMEOUT_SECONDS):
-                await built.speech.finished_after_now()
+                if notice:
+                    await built.speech.finished_after_now()
+                else:  # a flow said its own line first
+                    await built.speech.quiet()
         except TimeoutError:
             log.warning("call %s: transfer notice did not finish playing", session.inputs.call.id)
         call_id = session.inputs.start.carrier_call_id or session.inputs.call.carrier_call_id
@@ -108,19 +109,19 @@ class BuiltinTools:
             await session.inputs.carrier.transfer(call_id, destination.number)
         except Exception as exc:
             log.warning("call %s: transfer failed: %s", session.inputs.call.id, exc)
-            await self._result("transfer_call", "failed", started, error=str(exc))
             await session.recorder.event("error", message=f"transfer failed: {exc}", fatal=False)
             await built.worker.queue_frame(TTSSpeakFrame(TRANSFER_FAILED))
-            return
-        await self._result("transfer_call", "ok", started)
+            return str(exc)
         await session.recorder.event(
             "transferred", department=destination.name, to=destination.number
         )
         session.final_status = CallStatus.TRANSFERRED
         await session.end_after_current_speech("transferred")
+        return None
 
     async def _result(self, name: str, status: str, started: float, **extra: Any) -> None:
         latency = round((time.monotonic() - started) * 1000, 1)
+        fields = {k: v for k, v in extra.items() if v is not None}
         await self.session.recorder.event(
-            "tool_result", name=name, status=status, latency_ms=latency, **extra
+            "tool_result", name=name, status=status, latency_ms=latency, **fields
         )

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,9 +27,13 @@ KEY_PATTERN = re.compile(r"sb_[a-z0-9]{8}_[A-Za-z0-9_-]+")
 SWITCHBOARD = [sys.executable, "-m", "switchboard.cli"]
 
 
-def run(*args: str) -> subprocess.CompletedProcess[str]:
+def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*SWITCHBOARD, *args], capture_output=True, text=True, timeout=60, env=dict(os.environ)
+        [*SWITCHBOARD, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
     )
 
 
@@ -128,8 +133,53 @@ def test_serve_seeds_an_empty_data_dir_once(tmp_path: Path) -> None:
         numbers = httpx.get(f"{base}/api/v1/numbers", headers=headers).json()["data"]
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=15)
-    assert [a["name"] for a in agents] == ["Demo receptionist"]
-    assert [(n["number"], n["carrier"], n["agent_id"]) for n in numbers] == [
-        ("+15550100", "simulator", agents[0]["id"])
+    by_name = {a["name"]: a["id"] for a in agents}
+    assert set(by_name) == {"Demo receptionist", "Dental receptionist (flow)"}
+    assert sorted((n["number"], n["carrier"], n["agent_id"]) for n in numbers) == [
+        ("+15550100", "simulator", by_name["Demo receptionist"]),
+        ("+15550101", "simulator", by_name["Dental receptionist (flow)"]),
     ]
     assert KEY_PATTERN.findall(stderr) == []
+
+
+def test_the_seeded_dental_flow_books_and_transfers_through_switchboard_call(
+    tmp_path: Path,
+) -> None:
+    """The demo flow, offline: real speech both ways, a webhook booking, a transfer."""
+    data_dir = tmp_path / "data"
+    with server(data_dir) as (base, _process):
+        key = run("keys", "create", "--workspace", "default", "--data-dir", str(data_dir))
+        headers = {"Authorization": f"Bearer {key.stdout.strip()}"}
+
+        def call(*lines: str) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+            says = [arg for line in lines for arg in ("--say", line)]
+            out = tmp_path / f"call-{len(lines)}.wav"
+            result = run(
+                "call", "--server", base, "--agent", "+15550101", "--out", str(out), *says,
+                timeout=180,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            call_id = re.findall(r"answered: call (call_\w+)", result.stderr)[0]
+            events = httpx.get(f"{base}/api/v1/calls/{call_id}/events", headers=headers).json()
+            turns = httpx.get(f"{base}/api/v1/calls/{call_id}/transcript", headers=headers)
+            said = " ".join(t["text"] for t in turns.json() if t["role"] == "agent")
+            record = httpx.get(f"{base}/api/v1/calls/{call_id}", headers=headers).json()
+            status = f"{record['status']} ({record['end_reason']}): "
+            return status + said, [(e["type"], e["data"]) for e in events]
+
+        booked, events = call(
+            "Yes, I have.", "I would like to book an appointment.", "Tuesday at 10 am.",
+            "No, that's all, thank you.",
+        )  # fmt: skip
+        transferred, transfer_events = call("No, it's my first time.", "The front desk, please.")
+
+    nodes = [data["node"] for kind, data in events if kind == "node_entered"]
+    assert nodes == ["greet", "identify_need", "book", "confirm", "goodbye"]
+    [result] = [data for kind, data in events if kind == "tool_result"]
+    assert result["name"] == "book_appointment" and result["status"] == "ok"
+    assert "You are booked for Tuesday at 10 am. Your reference is SD-1001." in booked
+    assert booked.startswith("completed (flow_ended): ")
+    nodes = [data["node"] for kind, data in transfer_events if kind == "node_entered"]
+    assert nodes == ["greet", "identify_need", "transfer"]
+    assert ("transferred", {"department": "front_desk", "to": "+14158675309"}) in transfer_events
+    assert transferred.startswith("transferred (transferred): ")

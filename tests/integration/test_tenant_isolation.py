@@ -22,6 +22,18 @@ V, D, A = Role.VIEWER, Role.DEVELOPER, Role.ADMIN
 SID = "AC" + "a" * 32
 MARKER = "Private agent of acme"
 
+# The smallest valid flow: one node that hangs up.
+FLOW: dict[str, Any] = {
+    "nodes": [
+        {
+            "key": "start",
+            "is_initial": True,
+            "is_terminal": True,
+            "post_actions": [{"type": "end_call"}],
+        }
+    ]
+}
+
 # (method, path) -> lowest role allowed, body to send
 ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("POST", "/api/v1/agents"): (D, {"name": "New", "system_prompt": "p"}),
@@ -32,6 +44,11 @@ ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("GET", "/api/v1/agents/{agent_id}/versions"): (V, None),
     ("POST", "/api/v1/agents/{agent_id}/versions/{version}/restore"): (D, None),
     ("GET", "/api/v1/agents/{agent_id}/runtime-config"): (V, None),
+    ("GET", "/api/v1/agents/{agent_id}/flow"): (V, None),
+    ("PUT", "/api/v1/agents/{agent_id}/flow"): (D, FLOW),
+    ("DELETE", "/api/v1/agents/{agent_id}/flow"): (D, None),
+    ("GET", "/api/v1/agents/{agent_id}/flow/export"): (V, None),
+    ("POST", "/api/v1/agents/{agent_id}/flow/validate"): (D, FLOW),
     ("POST", "/api/v1/numbers"): (A, {"number": "+15550199", "carrier": "simulator"}),
     ("GET", "/api/v1/numbers"): (V, None),
     ("GET", "/api/v1/numbers/{number_id}"): (V, None),
@@ -54,6 +71,16 @@ ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("GET", "/api/v1/keys"): (A, None),
     ("POST", "/api/v1/keys"): (A, {"role": "viewer"}),
     ("DELETE", "/api/v1/keys/{key_id}"): (A, None),
+    ("PATCH", "/api/v1/workspace"): (A, {"allowed_private_hosts": ["tools.internal"]}),
+    ("POST", "/api/v1/workspace/signing-secret"): (A, None),
+    ("POST", "/api/v1/tools"): (
+        D,
+        {"name": "check_slot", "description": "d", "url": "https://example.com/hook"},
+    ),
+    ("GET", "/api/v1/tools"): (V, None),
+    ("GET", "/api/v1/tools/{tool_id}"): (V, None),
+    ("PATCH", "/api/v1/tools/{tool_id}"): (D, {"description": "changed"}),
+    ("DELETE", "/api/v1/tools/{tool_id}"): (D, None),
 }
 # Routes that name a resource by id: a foreign id must look absent. (``{carrier}`` names a
 # carrier, and always means the caller's own account for it.)
@@ -95,6 +122,18 @@ async def build_resources(
     await client.put(
         "/api/v1/providers/deepgram/credentials", json={"api_key": "dg-acme"}, headers=auth
     )
+    tool = (
+        await client.post(
+            "/api/v1/tools",
+            headers=auth,
+            json={
+                "name": "lookup_order",
+                "description": MARKER,
+                "url": "https://example.com/orders",
+                "secret_headers": {"Authorization": "Bearer acme-tool-secret"},
+            },
+        )
+    ).json()
     async with services.sessions() as session:
         call = await create_call(
             session,
@@ -114,6 +153,7 @@ async def build_resources(
         "key_id": spare["id"],
         "version": "1",
         "provider": "deepgram",
+        "tool_id": tool["id"],
     }
 
 
@@ -167,6 +207,8 @@ async def test_another_workspace_sees_and_changes_nothing(
             "/api/v1/carriers/{carrier}",
             "/api/v1/keys",
             "/api/v1/providers",
+            "/api/v1/tools/{tool_id}",
+            "/api/v1/workspace",
         )
     }
     for route in sorted(ROUTES, key=lambda r: r[0] == "DELETE"):
@@ -185,6 +227,7 @@ async def test_another_workspace_sees_and_changes_nothing(
                 params["number_id"],
                 params["key_id"],
                 params["call_id"],
+                params["tool_id"],
             ):
                 assert ident not in response.text, route
     after = {

@@ -30,6 +30,7 @@ from pipecat.frames.frames import (
     LLMFullResponseStartFrame,
 )
 from pipecat.metrics.metrics import LLMTokenUsage
+from pipecat.processors.aggregators import async_tool_messages
 from pipecat.processors.aggregators.llm_context import (
     LLMContext,
     LLMContextMessage,
@@ -92,6 +93,50 @@ def caller_turn(context: LLMContext) -> tuple[str | None, list[LLMContextMessage
         if not isinstance(message, LLMSpecificMessage) and message.get("role") == "user":
             return standard_message_text(message), messages[index + 1 :]
     return None, []
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A function's result as it appears in the context (decoded when it is JSON)."""
+
+    name: str
+    value: Any
+
+
+def tool_results(messages: Sequence[LLMContextMessage]) -> list[ToolResult]:
+    """The finished function results among ``messages``, in order.
+
+    Covers both shapes Pipecat writes: a ``tool`` message answering a call,
+    and the ``developer`` message that carries a late async result.
+    """
+    names: dict[str, str] = {}
+    results: list[ToolResult] = []
+    for message in messages:
+        if isinstance(message, LLMSpecificMessage):
+            continue
+        calls: Any = message.get("tool_calls") or []
+        for call in calls:
+            names[call["id"]] = call["function"]["name"]
+        payload = async_tool_messages.parse_message(message)
+        if payload is not None:
+            if payload.kind == "final" and payload.result is not None:
+                results.append(
+                    ToolResult(names.get(payload.tool_call_id, ""), _decoded(payload.result))
+                )
+            continue
+        if message.get("role") == "tool" and message.get("content") != "IN_PROGRESS":
+            call_id = str(message.get("tool_call_id", ""))
+            results.append(ToolResult(names.get(call_id, ""), _decoded(message.get("content"))))
+    return results
+
+
+def _decoded(content: Any) -> Any:
+    if isinstance(content, str):
+        try:
+            return json.loads(content)
+        except ValueError:
+            return content
+    return content
 
 
 def offered_tools(context: LLMContext) -> list[FunctionSchema]:

@@ -16,9 +16,12 @@ How a caller's turn is answered (``ScriptedLLMService.decide``):
 3. Failing that, the ``fallback`` is said.
 
 A matched rule says its ``reply`` and calls its ``tool`` with ``arguments``
-in the same response. When Pipecat runs the LLM again after the tool's
-result, the turn is already answered, so nothing more is said (override
-``follow_up`` to change that).
+in the same response; ``capture`` fills further arguments from the caller's
+words by regular expression (the rule applies only when each is found).
+When Pipecat runs the LLM again after the tool's result, the rule's
+``result_reply`` is said with ``{{ key }}`` taken from the result, or on
+failure its ``error_reply`` (else the options' ``tool_error_reply``); with
+neither, nothing more is said, since the turn is already answered.
 """
 
 from __future__ import annotations
@@ -31,13 +34,16 @@ from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.processors.aggregators.llm_context import LLMContext, LLMContextMessage
 
 from switchboard.agents.schema import LLMSettings
+from switchboard.agents.template import render
 from switchboard.providers.base import BuildContext, LLMProvider
 from switchboard.providers.llm.offline import (
     OfflineLLMService,
     PlannedReply,
     PlannedToolCall,
+    ToolResult,
     caller_turn,
     offered_tools,
+    tool_results,
 )
 from switchboard.providers.options import ScriptedOptions, ScriptedRule
 
@@ -72,6 +78,7 @@ class ScriptedLLMService(OfflineLLMService):
         rules: Sequence[ScriptedRule] = (),
         fallback: str = ScriptedOptions().fallback,
         match_tool_names: bool = False,
+        tool_error_reply: str = ScriptedOptions().tool_error_reply,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("model", "scripted")
@@ -79,6 +86,7 @@ class ScriptedLLMService(OfflineLLMService):
         self.rules = list(rules)
         self.fallback = fallback
         self.match_tool_names = match_tool_names
+        self.tool_error_reply = tool_error_reply
 
     async def plan_reply(self, context: LLMContext) -> PlannedReply:
         words, since = caller_turn(context)
@@ -94,9 +102,14 @@ class ScriptedLLMService(OfflineLLMService):
         for rule in self.rules:
             if rule.tool is not None and rule.tool not in offered:
                 continue
-            if any(contains_words(words, keyword) for keyword in rule.match):
-                calls = [PlannedToolCall(rule.tool, dict(rule.arguments))] if rule.tool else []
-                return PlannedReply(text=rule.reply, tool_calls=calls)
+            if not any(contains_words(words, keyword) for keyword in rule.match):
+                continue
+            captured = captures(words, rule.capture)
+            if captured is None:
+                continue
+            arguments = {**rule.arguments, **captured}
+            calls = [PlannedToolCall(rule.tool, arguments)] if rule.tool else []
+            return PlannedReply(text=rule.reply, tool_calls=calls)
         if self.match_tool_names:
             tool = self.tool_named_in(words, tools)
             if tool is not None:
@@ -117,7 +130,31 @@ class ScriptedLLMService(OfflineLLMService):
 
     def follow_up(self, context: LLMContext, since: list[LLMContextMessage]) -> PlannedReply:
         """The answer when the LLM runs again within a turn (after a tool's result)."""
-        return PlannedReply()
+        results = tool_results(since)
+        return PlannedReply(text=self.result_reply(results[-1])) if results else PlannedReply()
+
+    def result_reply(self, result: ToolResult) -> str:
+        """What to say about a tool's result: its rule's reply, or the error reply."""
+        value = result.value
+        failed = isinstance(value, dict) and "error" in value
+        rule = next((r for r in self.rules if r.tool == result.name), None)
+        if failed:
+            return (rule.error_reply if rule else "") or self.tool_error_reply
+        if rule is None or not rule.result_reply:
+            return ""
+        return render(rule.result_reply, value if isinstance(value, dict) else {"result": value})
+
+
+def captures(words: str, patterns: dict[str, str]) -> dict[str, str] | None:
+    """Each pattern's first group (or whole match) in ``words``; None if one is missing."""
+    found: dict[str, str] = {}
+    for name, pattern in patterns.items():
+        match = re.search(pattern, words, re.IGNORECASE)
+        if match is None:
+            return None
+        # Sentence punctuation is not part of the value ("10 am." means "10 am").
+        found[name] = (match.group(1) if match.groups() else match.group(0)).strip(" ,.;:!?")
+    return found
 
 
 class ScriptedLLM(LLMProvider):
@@ -130,4 +167,5 @@ class ScriptedLLM(LLMProvider):
             fallback=options.fallback,
             # Read when ScriptedOptions offers it (for conversation flows).
             match_tool_names=options.match_tool_names,
+            tool_error_reply=options.tool_error_reply,
         )

@@ -39,9 +39,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("tools", JSON, nullable=False, server_default="[]"))
         batch_op.add_column(sa.Column("post_actions", JSON, nullable=False, server_default="[]"))
         batch_op.add_column(
-            sa.Column(
-                "respond_immediately", sa.Boolean(), nullable=False, server_default=sa.true()
-            )
+            sa.Column("respond_immediately", sa.Boolean(), nullable=False, server_default=sa.true())
         )
 
 
