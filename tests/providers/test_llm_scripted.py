@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.adapters.llm.schemas.tools_schema import ToolsSchema
 from pipecat.frames.frames import (
@@ -165,3 +166,57 @@ async def test_the_adapter_builds_the_service_from_options() -> None:
     assert isinstance(llm, ScriptedLLMService)
     assert spoken(await answer(llm, user_says("opening times?"))) == "Pardon?"
     assert spoken(await answer(llm, user_says("your hours?"))) == HOURS.reply
+
+
+BOOK = FunctionSchema(
+    "book_appointment",
+    "Book a slot",
+    {"day": {"type": "string"}, "time": {"type": "string"}},
+    ["day", "time"],
+)
+BOOKING = ScriptedRule(
+    match=["tuesday", "wednesday"],
+    tool="book_appointment",
+    capture={"day": r"\b(tuesday|wednesday)\b", "time": r"\b(\d{1,2}\s*(?:am|pm))"},
+    result_reply="Booked for {{slot}}.",
+    error_reply="That slot is taken.",
+)
+
+
+def test_captures_fill_arguments_and_a_missing_one_skips_the_rule() -> None:
+    llm = ScriptedLLMService(rules=[BOOKING], fallback="Which time?")
+    reply = llm.decide("Tuesday at 10 am, please.", [BOOK])
+    assert [(c.name, dict(c.arguments)) for c in reply.tool_calls] == [
+        ("book_appointment", {"day": "Tuesday", "time": "10 am"})
+    ]
+    assert llm.decide("Tuesday, please.", [BOOK]).text == "Which time?"
+
+
+def after_tool(result: str, name: str = "book_appointment") -> list[Any]:
+    return [
+        {"role": "user", "content": "Tuesday at 10 am"},
+        {
+            "role": "assistant",
+            "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": name, "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": result},
+    ]
+
+
+def test_the_rule_speaks_from_the_tool_result_or_its_error() -> None:
+    llm = ScriptedLLMService(rules=[BOOKING], tool_error_reply="Generic failure.")
+    ok = LLMContext(messages=after_tool('{"slot": "Tuesday at 10 am"}'))
+    assert llm.follow_up(ok, ok.get_messages()[1:]).text == "Booked for Tuesday at 10 am."
+    failed = LLMContext(messages=after_tool('{"error": "409 taken"}'))
+    assert llm.follow_up(failed, failed.get_messages()[1:]).text == "That slot is taken."
+    other = LLMContext(messages=after_tool('{"error": "down"}', name="lookup"))
+    assert llm.follow_up(other, other.get_messages()[1:]).text == "Generic failure."
+    still_running = LLMContext(messages=after_tool("IN_PROGRESS"))
+    assert llm.follow_up(still_running, still_running.get_messages()[1:]).text == ""
+
+
+def test_a_capture_that_is_not_a_regular_expression_is_refused() -> None:
+    with pytest.raises(ValueError, match="capture 'day'"):
+        ScriptedRule(match=["x"], capture={"day": "(unclosed"})
