@@ -17,6 +17,7 @@ from switchboard.agents.schema import AgentConfig, RuntimeConfig, ToolSpec
 from switchboard.auth.service import Principal
 from switchboard.db.base import new_id
 from switchboard.db.models import Agent, AgentVersion, Tool
+from switchboard.db.owned import get_owned, page_owned
 from switchboard.errors import Conflict, InvalidInput, NotFound
 from switchboard.flows.service import load_flow
 from switchboard.providers.credentials import configured_providers
@@ -30,21 +31,13 @@ def config_of(agent: Agent) -> AgentConfig:
 
 
 async def get_agent(session: AsyncSession, workspace_id: str, agent_id: str) -> Agent:
-    agent = await session.scalar(
-        select(Agent).where(Agent.id == agent_id, Agent.workspace_id == workspace_id)
-    )
-    if agent is None:
-        raise NotFound("agent", agent_id)
-    return agent
+    return await get_owned(session, Agent, workspace_id, agent_id, "agent")
 
 
 async def list_agents(
     session: AsyncSession, workspace_id: str, *, limit: int, after: str | None
 ) -> list[Agent]:
-    query = select(Agent).where(Agent.workspace_id == workspace_id)
-    if after:
-        query = query.where(Agent.id > after)
-    return list(await session.scalars(query.order_by(Agent.id).limit(limit)))
+    return await page_owned(session, Agent, workspace_id, limit=limit, after=after)
 
 
 async def _check_tool_ids(session: AsyncSession, workspace_id: str, config: AgentConfig) -> None:

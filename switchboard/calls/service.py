@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard.calls.states import FINAL, can_move
 from switchboard.db.base import new_id, utcnow
 from switchboard.db.models import Call, CallDirection, CallEvent, CallStatus, TranscriptTurn
-from switchboard.errors import NotFound
+from switchboard.db.owned import get_owned
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,7 @@ async def create_call(
 
 
 async def get_call(session: AsyncSession, workspace_id: str, call_id: str) -> Call:
-    call = await session.scalar(
-        select(Call).where(Call.id == call_id, Call.workspace_id == workspace_id)
-    )
-    if call is None:
-        raise NotFound("call", call_id)
-    return call
+    return await get_owned(session, Call, workspace_id, call_id, "call")
 
 
 async def get_call_any_workspace(session: AsyncSession, call_id: str) -> Call | None:

@@ -7,27 +7,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.db.models import Agent, PhoneNumber
-from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.db.owned import get_owned, page_owned
+from switchboard.errors import Conflict, InvalidInput
 
 
 async def get_number(session: AsyncSession, workspace_id: str, number_id: str) -> PhoneNumber:
-    row = await session.scalar(
-        select(PhoneNumber).where(
-            PhoneNumber.id == number_id, PhoneNumber.workspace_id == workspace_id
-        )
-    )
-    if row is None:
-        raise NotFound("phone number", number_id)
-    return row
+    return await get_owned(session, PhoneNumber, workspace_id, number_id, "phone number")
 
 
 async def list_numbers(
     session: AsyncSession, workspace_id: str, *, limit: int, after: str | None
 ) -> list[PhoneNumber]:
-    query = select(PhoneNumber).where(PhoneNumber.workspace_id == workspace_id)
-    if after:
-        query = query.where(PhoneNumber.id > after)
-    return list(await session.scalars(query.order_by(PhoneNumber.id).limit(limit)))
+    return await page_owned(session, PhoneNumber, workspace_id, limit=limit, after=after)
 
 
 async def find_by_number(session: AsyncSession, number: str) -> PhoneNumber | None:

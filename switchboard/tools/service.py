@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.crypto import SecretBox
 from switchboard.db.models import Agent, FlowNode, Tool, Workspace
+from switchboard.db.owned import get_owned, page_owned
 from switchboard.errors import Conflict, InvalidInput, NotFound
 from switchboard.tools.loading import rotate_signing_secret
 from switchboard.tools.schema import ToolConfig, ToolOut, ToolPatch
@@ -43,21 +44,13 @@ def tool_out(tool: Tool, box: SecretBox) -> ToolOut:
 
 
 async def get_tool(session: AsyncSession, workspace_id: str, tool_id: str) -> Tool:
-    tool = await session.scalar(
-        select(Tool).where(Tool.id == tool_id, Tool.workspace_id == workspace_id)
-    )
-    if tool is None:
-        raise NotFound("tool", tool_id)
-    return tool
+    return await get_owned(session, Tool, workspace_id, tool_id, "tool")
 
 
 async def list_tools(
     session: AsyncSession, workspace_id: str, *, limit: int, after: str | None
 ) -> list[Tool]:
-    query = select(Tool).where(Tool.workspace_id == workspace_id)
-    if after:
-        query = query.where(Tool.id > after)
-    return list(await session.scalars(query.order_by(Tool.id).limit(limit)))
+    return await page_owned(session, Tool, workspace_id, limit=limit, after=after)
 
 
 async def workspace_agent_ids(session: AsyncSession, workspace_id: str) -> list[str]:
