@@ -10,7 +10,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.crypto import SecretBox
@@ -73,18 +73,34 @@ async def load_webhook_tools(
 
 
 async def signing_secret(session: AsyncSession, box: SecretBox, workspace: Workspace) -> str:
-    """The workspace's signing secret, created (and committed) on first use."""
-    if workspace.tool_signing_secret is not None:
-        return box.open(workspace.tool_signing_secret)[SIGNING_SECRET_KEY]
-    return await rotate_signing_secret(session, box, workspace)
+    """The workspace's signing secret, created (and committed) on first use.
+
+    Two calls starting at once in different processes must not each make one
+    (requests signed with the loser would fail to verify): the first write wins
+    and both read it back.
+    """
+    if workspace.tool_signing_secret is None:
+        await session.execute(
+            update(Workspace)
+            .where(Workspace.id == workspace.id, Workspace.tool_signing_secret.is_(None))
+            .values(tool_signing_secret=box.seal({SIGNING_SECRET_KEY: _new_secret()}))
+        )
+        await session.commit()
+        await session.refresh(workspace)
+    assert workspace.tool_signing_secret is not None
+    return box.open(workspace.tool_signing_secret)[SIGNING_SECRET_KEY]
 
 
 async def rotate_signing_secret(session: AsyncSession, box: SecretBox, workspace: Workspace) -> str:
     """Replace the workspace's signing secret; receivers must be given the new one."""
-    secret = "whsec_" + secrets.token_urlsafe(32)
+    secret = _new_secret()
     workspace.tool_signing_secret = box.seal({SIGNING_SECRET_KEY: secret})
     await session.commit()
     return secret
+
+
+def _new_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 async def load_tool_policy(session: AsyncSession, box: SecretBox, workspace_id: str) -> ToolPolicy:

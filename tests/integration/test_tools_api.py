@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from switchboard.db.models import FlowNode, Role, Tool
+from switchboard.db.models import FlowNode, Role, Tool, Workspace
 from switchboard.services import Services
-from switchboard.tools.loading import load_tool_policy
+from switchboard.tools.loading import load_tool_policy, signing_secret
 from tests.conftest import Tenant
 from tests.integration.test_agents_api import create as create_agent
 
@@ -348,3 +348,22 @@ async def test_signing_secret_is_shown_only_when_rotated(
     async with services.sessions() as session:
         policy = await load_tool_policy(session, services.box, tenant.workspace_id)
     assert policy.signing_secret == second
+
+
+async def test_calls_starting_together_create_one_signing_secret(
+    tenant: Tenant, services: Services
+) -> None:
+    """Two sessions both see no secret yet; the first write wins and both sign with it."""
+    async with services.sessions() as one, services.sessions() as two:
+        first = await one.get(Workspace, tenant.workspace_id)
+        second = await two.get(Workspace, tenant.workspace_id)
+        assert first is not None and second is not None
+        assert first.tool_signing_secret is None and second.tool_signing_secret is None
+        secrets = [
+            await signing_secret(one, services.box, first),
+            await signing_secret(two, services.box, second),
+        ]
+    assert secrets[0] == secrets[1]
+    async with services.sessions() as session:
+        policy = await load_tool_policy(session, services.box, tenant.workspace_id)
+    assert policy.signing_secret == secrets[0]
