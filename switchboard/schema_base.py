@@ -6,9 +6,11 @@ They live apart from both so ``RuntimeConfig`` (agents) can carry a
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import Draft202012Validator, validator_for
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 # A lower-case key a person types and an LLM may say: departments, variables, flow nodes.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -18,3 +20,22 @@ class StrictModel(BaseModel):
     """A model that refuses unknown fields, so a misspelt field is a 422 naming it."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+def empty_parameters() -> dict[str, Any]:
+    return {"type": "object", "properties": {}}
+
+
+def _object_schema(value: dict[str, Any]) -> dict[str, Any]:
+    """LLM providers take a function's arguments as one JSON object."""
+    try:
+        validator_for(value, default=Draft202012Validator).check_schema(value)
+    except SchemaError as exc:
+        raise ValueError(f"not a valid JSON Schema: {exc.message}") from exc
+    if value.get("type") != "object":
+        raise ValueError('must be an object schema: {"type": "object", "properties": {...}}')
+    return {**value, "properties": value.get("properties", {})}
+
+
+# The arguments of a function the LLM calls (a webhook tool, a flow transition).
+ParametersSchema = Annotated[dict[str, Any], AfterValidator(_object_schema)]

@@ -24,7 +24,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from switchboard.errors import InvalidInput
-from switchboard.schema_base import Identifier, StrictModel
+from switchboard.schema_base import Identifier, ParametersSchema, StrictModel, empty_parameters
 
 FLOW_FORMAT = "switchboard.flow/v1"
 MAX_NODES = 100
@@ -74,11 +74,16 @@ FlowAction = Annotated[SayAction | EndCallAction | TransferAction, Field(discrim
 
 
 class FlowTransition(StrictModel):
-    """A function the LLM calls to move the conversation to node ``to``."""
+    """A function the LLM calls to move the conversation to node ``to``.
+
+    ``parameters`` (a JSON Schema object) lets the move carry what the caller
+    said, e.g. their name; later nodes read it as ``{{ <name>.<argument> }}``.
+    """
 
     name: FunctionName
     description: str = Field(min_length=1, max_length=500)
     to: Identifier
+    parameters: ParametersSchema = Field(default_factory=empty_parameters)
 
 
 class NodeTool(StrictModel):

@@ -16,12 +16,11 @@ import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import Draft202012Validator, validator_for
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from switchboard.errors import InvalidInput
 from switchboard.flows.schema import BUILTIN_FUNCTIONS, FunctionName
+from switchboard.schema_base import ParametersSchema, empty_parameters
 from switchboard.tools.addresses import parse_url
 from switchboard.tools.safe_http import ALLOWED_METHODS, SIGNATURE_HEADER, check_headers
 
@@ -29,10 +28,6 @@ DEFAULT_WAIT_MESSAGE = "One moment while I check that."
 MAX_HEADERS = 50
 MAX_HEADER_VALUE_CHARS = 4096
 MAX_ALLOWED_PRIVATE_HOSTS = 50
-
-
-def empty_parameters() -> dict[str, Any]:
-    return {"type": "object", "properties": {}}
 
 
 def _checked_headers(value: dict[str, str]) -> dict[str, str]:
@@ -63,7 +58,7 @@ class ToolConfig(BaseModel):
 
     name: FunctionName = Field(examples=["check_availability"])
     description: str = Field(min_length=1, max_length=1000)
-    parameters: dict[str, Any] = Field(default_factory=empty_parameters)
+    parameters: ParametersSchema = Field(default_factory=empty_parameters)
     url: str = Field(max_length=2048, examples=["https://api.example.com/availability"])
     method: str = "POST"
     headers: HeaderMap = Field(default_factory=dict)
@@ -79,18 +74,6 @@ class ToolConfig(BaseModel):
         if value in BUILTIN_FUNCTIONS:
             raise ValueError(f"{value!r} is a built-in function of every call")
         return value
-
-    @field_validator("parameters")
-    @classmethod
-    def _object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
-        """LLM providers take a function's arguments as one JSON object."""
-        try:
-            validator_for(value, default=Draft202012Validator).check_schema(value)
-        except SchemaError as exc:
-            raise ValueError(f"not a valid JSON Schema: {exc.message}") from exc
-        if value.get("type") != "object":
-            raise ValueError('must be an object schema: {"type": "object", "properties": {...}}')
-        return {**value, "properties": value.get("properties", {})}
 
     @field_validator("url")
     @classmethod

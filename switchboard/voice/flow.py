@@ -30,7 +30,7 @@ from switchboard.flows.schema import (
     SayAction,
 )
 from switchboard.tools.loading import WebhookTool
-from switchboard.voice.functions import CallFunction, Outcome
+from switchboard.voice.functions import CallFunction, NextNode, Outcome
 from switchboard.voice.tools import BuiltinTools
 from switchboard.voice.webhooks import WebhookRunner
 
@@ -156,26 +156,35 @@ class CallFlow:
         async def run(_arguments: dict[str, Any]) -> Outcome:
             return Outcome(None)
 
-        async def go(_outcome: Outcome) -> NodeConfig | None:
-            return await self._enter(node, transition.to, via=transition.name)
+        async def go(_outcome: Outcome, arguments: dict[str, Any]) -> NodeConfig | None:
+            if arguments and self.manager is not None:
+                self.manager.state[transition.name] = dict(arguments)
+            return await self._enter(node, transition.to, via=transition.name, arguments=arguments)
 
-        function = CallFunction(name=transition.name, description=transition.description, run=run)
+        parameters = transition.parameters
+        function = CallFunction(
+            name=transition.name,
+            description=transition.description,
+            run=run,
+            properties=dict(parameters.get("properties", {})),
+            required=list(parameters.get("required", [])),
+        )
         return function.flows_schema(go)
 
     def _tool(self, node: str, binding: NodeTool) -> Any:
         function = self.webhooks.function(self.tools[binding.name])
         keep = self._keep_result(binding.name)
 
-        async def then(outcome: Outcome) -> NodeConfig | None:
-            await keep(outcome)
+        async def then(outcome: Outcome, arguments: dict[str, Any]) -> NodeConfig | None:
+            await keep(outcome, arguments)
             if outcome.succeeded and binding.then is not None:
                 return await self._enter(node, binding.then, via=binding.name)
             return None
 
         return function.flows_schema(then)
 
-    def _keep_result(self, name: str) -> Callable[[Outcome], Awaitable[NodeConfig | None]]:
-        async def keep(outcome: Outcome) -> NodeConfig | None:
+    def _keep_result(self, name: str) -> NextNode:
+        async def keep(outcome: Outcome, _arguments: dict[str, Any]) -> NodeConfig | None:
             if self.manager is not None and outcome.succeeded and outcome.result is not None:
                 self.manager.state[name] = outcome.result
             return None
@@ -200,8 +209,11 @@ class CallFlow:
         )
         await self.builtins.transfer_to(department, notice=None)
 
-    async def _enter(self, source: str, target: str, *, via: str) -> NodeConfig:
-        await self.event("node_transition", source=source, target=target, function=via)
+    async def _enter(
+        self, source: str, target: str, *, via: str, arguments: dict[str, Any] | None = None
+    ) -> NodeConfig:
+        extra = {"arguments": dict(arguments)} if arguments else {}
+        await self.event("node_transition", source=source, target=target, function=via, **extra)
         await self.event("node_entered", node=target)
         self.current = target
         return self.nodes[target]

@@ -34,8 +34,9 @@ class Outcome:
 
 
 Runner = Callable[[dict[str, Any]], Awaitable[Outcome]]
-# Given an outcome, the flow node to go to next (None: stay).
-NextNode = Callable[[Outcome], Awaitable[NodeConfig | None]]
+# Given an outcome and the arguments it was called with, the flow node to go to next
+# (None: stay).
+NextNode = Callable[[Outcome, dict[str, Any]], Awaitable[NodeConfig | None]]
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class CallFunction:
 
         async def handler(args: dict[str, Any], _manager: FlowManager) -> tuple[Any, Any]:
             outcome = await self.run(args)
-            target = await next_node(outcome) if next_node is not None else None
+            target = await next_node(outcome, args) if next_node is not None else None
             if target is not None:
                 return outcome.result, target
             return outcome.result, (None if outcome.respond else NO_RESPONSE)

@@ -308,3 +308,56 @@ async def test_a_pre_call_lookup_fills_the_greeting_or_falls_back_to_the_plain_o
     ) is filled
     [result] = [d for n, d in events if n == "tool_result" and d["name"] == "find_caller"]
     assert result["status"] == ("ok" if filled else "timeout")
+
+
+async def test_a_transition_carries_what_the_caller_said_into_later_nodes(
+    server: LiveServer, workspace: Workspace
+) -> None:
+    flow = {
+        "nodes": [
+            {
+                "key": "qualify",
+                "is_initial": True,
+                "respond_immediately": False,
+                "pre_actions": [{"type": "say", "text": "Who am I speaking with?"}],
+                "transitions": [
+                    {
+                        "name": "caller_named",
+                        "description": "The caller said their name.",
+                        "to": "thanks",
+                        "parameters": {
+                            "type": "object",
+                            "properties": {"name": {"type": "string"}},
+                            "required": ["name"],
+                        },
+                    }
+                ],
+            },
+            {
+                "key": "thanks",
+                "is_terminal": True,
+                "respond_immediately": False,
+                "pre_actions": [
+                    {"type": "say", "text": "Thank you, {{ caller_named.name }}. Goodbye."},
+                    {"type": "end_call"},
+                ],
+            },
+        ]
+    }
+    rule = {
+        "match": ["my name is"],
+        "tool": "caller_named",
+        "capture": {"name": r"my name is (\w+)"},
+    }
+    agent_id = await server.agent(
+        "+15550158",
+        **plain_agent(["Hi, my name is Robin."], [rule], greeting=""),
+    )
+    await workspace.flow(agent_id, flow)
+
+    call, events, said = await converse(server, "+15550158", 1)
+
+    assert ("node_transition", {"source": "qualify", "target": "thanks",
+            "function": "caller_named", "arguments": {"name": "Robin"}}) in events  # fmt: skip
+    assert said == ["Who am I speaking with?", "Thank you, Robin. Goodbye."]
+    assert call.end_reason == "flow_ended"

@@ -181,3 +181,23 @@ def test_a_broken_rule_reads_plainly_in_a_problem() -> None:
     assert response.status_code == 422
     assert body["field"] == "nodes.1"
     assert body["detail"] == ("nodes.1: nodes ['b'] cannot be reached from the initial node 'a'")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "reason"),
+    [
+        ({"type": "nonsense"}, "not a valid JSON Schema"),
+        ({"type": "string"}, "must be an object schema"),
+    ],
+)
+def test_transition_parameters_must_be_an_object_json_schema(
+    parameters: dict[str, Any], reason: str
+) -> None:
+    transition = {**go("named", "bye"), "parameters": parameters}
+    with pytest.raises(ValidationError) as caught:
+        FlowDocument.model_validate(
+            {"nodes": [{"key": "ask", "is_initial": True, "transitions": [transition]}, end("bye")]}
+        )
+    [error] = caught.value.errors()
+    assert error["loc"] == ("nodes", 0, "transitions", 0, "parameters")
+    assert reason in error["msg"]
