@@ -60,6 +60,19 @@ async def _checked(session: AsyncSession, workspace_id: str, config: AgentConfig
     return resolve_providers(config, await configured_providers(session, workspace_id))
 
 
+async def _check_flow_departments(session: AsyncSession, agent: Agent, config: AgentConfig) -> None:
+    """A flow's transfer actions must keep a destination to transfer to."""
+    flow = await load_flow(session, agent)
+    if flow is None:
+        return
+    missing = sorted(flow.departments() - {d.name for d in config.transfer_destinations})
+    if missing:
+        raise InvalidInput(
+            f"the agent's flow transfers to {missing}; change the flow before removing them",
+            field="transfer_destinations",
+        )
+
+
 async def _save(
     session: AsyncSession,
     agent: Agent,
@@ -101,6 +114,7 @@ async def update_agent(
     current = config_of(agent).model_dump()
     config = AgentConfig.model_validate({**current, **changes})
     config = await _checked(session, principal.workspace_id, config)
+    await _check_flow_departments(session, agent, config)
     new = config.model_dump()
     changed = sorted(name for name in changes if current.get(name) != new.get(name))
     if not changed:
@@ -142,6 +156,7 @@ async def restore_version(
     config = await _checked(
         session, principal.workspace_id, AgentConfig.model_validate(snapshot.config)
     )
+    await _check_flow_departments(session, agent, config)
     agent.version += 1
     return await _save(session, agent, config, principal, changed=[f"restored:{version}"])
 

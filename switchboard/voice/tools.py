@@ -89,9 +89,14 @@ class BuiltinTools:
     async def transfer_to(self, department: str, *, notice: str | None) -> str | None:
         """Say ``notice`` (if any), then hand the caller to ``department``; the error, if any."""
         session = self.session
-        destination = self.destinations[department]
         built = session._built
         assert built is not None
+        destination = self.destinations.get(department)
+        if destination is None:  # a flow saved before the destination was removed
+            error = f"the agent has no transfer destination {department!r}"
+            await session.recorder.event("error", message=f"transfer failed: {error}", fatal=False)
+            await built.worker.queue_frame(TTSSpeakFrame(TRANSFER_FAILED))
+            return error
         if notice:
             await built.worker.queue_frame(TTSSpeakFrame(notice))
         try:

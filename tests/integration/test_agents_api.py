@@ -218,3 +218,38 @@ async def test_delete_then_404(client: httpx.AsyncClient, tenant: Tenant) -> Non
     missing = await client.get(url, headers=tenant.auth())
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_department_the_flow_transfers_to_cannot_be_removed(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    desk = {"name": "front_desk", "number": "+14158675309"}
+    agent = await create(client, tenant)  # version 1: no destinations
+    url = f"/api/v1/agents/{agent['id']}"
+    added = await client.patch(url, json={"transfer_destinations": [desk]}, headers=tenant.auth())
+    assert added.status_code == 200, added.text
+    flow = {
+        "nodes": [
+            {
+                "key": "start",
+                "is_initial": True,
+                "is_terminal": True,
+                "pre_actions": [{"type": "transfer", "department": "front_desk"}],
+            }
+        ]
+    }
+    saved = await client.put(f"/api/v1/agents/{agent['id']}/flow", json=flow, headers=tenant.auth())
+    assert saved.status_code == 200, saved.text
+
+    restored = await client.post(f"{url}/versions/1/restore", headers=tenant.auth())
+    assert restored.status_code == 422
+    assert restored.json()["field"] == "transfer_destinations"
+    removed = await client.patch(url, json={"transfer_destinations": []}, headers=tenant.auth())
+    assert removed.status_code == 422
+    assert removed.json()["field"] == "transfer_destinations"
+    assert "['front_desk']" in removed.json()["detail"]
+    renamed = await client.patch(url, json={"greeting": "Hi"}, headers=tenant.auth())
+    assert renamed.status_code == 200  # other changes still go through
+    assert (await client.get(url, headers=tenant.auth())).json()["transfer_destinations"] == [
+        {**desk, "description": ""}
+    ]
