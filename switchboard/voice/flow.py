@@ -13,9 +13,8 @@ call variables, so a later node can say ``{{ book_appointment.slot }}``.
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 from pipecat.flows import ActionConfig, FlowManager, NodeConfig
@@ -30,13 +29,10 @@ from switchboard.flows.schema import (
     SayAction,
 )
 from switchboard.tools.loading import WebhookTool
-from switchboard.voice.functions import CallFunction, NextNode, Outcome
+from switchboard.voice.functions import CallFunction, NextNode, Outcome, signature
+from switchboard.voice.tap import EventSink
 from switchboard.voice.tools import BuiltinTools
 from switchboard.voice.webhooks import WebhookRunner
-
-log = logging.getLogger(__name__)
-
-EventSink = Callable[..., Awaitable[None]]
 
 
 class LenientFlowManager(FlowManager):
@@ -98,7 +94,7 @@ class CallFlow:
         variables: Mapping[str, Any],
         event: EventSink,
     ) -> None:
-        self.document = document
+        self.initial = document.initial.key
         self.system_prompt = system_prompt
         self.builtins = builtins
         self.webhooks = webhooks
@@ -106,7 +102,6 @@ class CallFlow:
         self.global_functions = global_functions
         self.variables = dict(variables)
         self.event = event
-        self.current = document.initial.key
         self.manager: FlowManager | None = None
         self.nodes = {node.key: self._node(node) for node in document.nodes}
 
@@ -125,8 +120,8 @@ class CallFlow:
         manager.register_action("end_call", self._end_action)
         manager.register_action("transfer", self._transfer_action)
         self.manager = manager
-        await self.event("node_entered", node=self.current)
-        await manager.initialize(self.nodes[self.current])
+        await self.event("node_entered", node=self.initial)
+        await manager.initialize(self.nodes[self.initial])
 
     # -- building nodes ----------------------------------------------------------------
 
@@ -161,13 +156,11 @@ class CallFlow:
                 self.manager.state[transition.name] = dict(arguments)
             return await self._enter(node, transition.to, via=transition.name, arguments=arguments)
 
-        parameters = transition.parameters
         function = CallFunction(
             name=transition.name,
             description=transition.description,
             run=run,
-            properties=dict(parameters.get("properties", {})),
-            required=list(parameters.get("required", [])),
+            **signature(transition.parameters),
         )
         return function.flows_schema(go)
 
@@ -215,5 +208,4 @@ class CallFlow:
         extra = {"arguments": dict(arguments)} if arguments else {}
         await self.event("node_transition", source=source, target=target, function=via, **extra)
         await self.event("node_entered", node=target)
-        self.current = target
         return self.nodes[target]

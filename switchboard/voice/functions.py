@@ -9,7 +9,8 @@ also move the conversation to another node).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from pipecat.adapters.llm.schemas.function_schema import FunctionSchema
 from pipecat.flows import NO_RESPONSE, FlowManager, FlowsFunctionSchema, NodeConfig
 from pipecat.frames.frames import FunctionCallResultProperties
 from pipecat.services.llm_service import FunctionCallParams
+
+from switchboard.voice.tap import EventSink
 
 
 @dataclass(frozen=True)
@@ -89,3 +92,25 @@ class CallFunction:
             cancel_on_interruption=self.cancel_on_interruption,
             timeout_secs=self.timeout_seconds,
         )
+
+
+def signature(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON Schema object as a ``CallFunction``'s ``properties`` and ``required``."""
+    return {
+        "properties": dict(parameters.get("properties", {})),
+        "required": list(parameters.get("required", [])),
+    }
+
+
+async def record_tool_result(
+    event: EventSink, name: str, status: str, started: float, **fields: Any
+) -> None:
+    """The ``tool_result`` event: status, latency since ``started``, and the fields given."""
+    latency = round((time.monotonic() - started) * 1000, 1)
+    await event(
+        "tool_result",
+        name=name,
+        status=status,
+        latency_ms=latency,
+        **{k: v for k, v in fields.items() if v is not None},
+    )

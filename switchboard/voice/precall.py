@@ -17,7 +17,8 @@ from typing import Any
 from switchboard.agents.schema import AgentConfig
 from switchboard.agents.template import BUILTIN_VARIABLES
 from switchboard.tools.loading import WebhookTool
-from switchboard.voice.webhooks import EventSink, WebhookRunner
+from switchboard.voice.tap import EventSink
+from switchboard.voice.webhooks import WebhookRunner
 
 PRE_CALL_BUDGET_SECONDS = 3.0
 _SCALARS = (str, int, float, bool)

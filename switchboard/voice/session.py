@@ -25,7 +25,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
 )
 from pipecat.workers.runner import WorkerRunner
 
-from switchboard.agents.schema import RuntimeConfig
+from switchboard.agents.schema import RuntimeConfig, ToolSpec
 from switchboard.agents.template import render
 from switchboard.calls.recorder import CallRecorder
 from switchboard.calls.recording import StereoWavWriter, recording_path
@@ -147,9 +147,13 @@ class CallSession:
 
     # -- building ------------------------------------------------------------------
 
-    async def _pre_call(self) -> None:
+    def _webhook_tools(self, specs: list[ToolSpec]) -> list[WebhookTool]:
+        """The loaded tools (with secrets) for the runtime config's ``specs``, where usable."""
         by_id = {tool.id: tool for tool in self.inputs.webhook_tools.values()}
-        tools = [by_id[t.id] for t in self.inputs.runtime.pre_call_tools if t.id in by_id]
+        return [by_id[spec.id] for spec in specs if spec.id in by_id]
+
+    async def _pre_call(self) -> None:
+        tools = self._webhook_tools(self.inputs.runtime.pre_call_tools)
         if tools:
             await run_pre_call_tools(
                 self.webhooks, tools, self.config, self.inputs.variables, self.recorder.event
@@ -158,9 +162,8 @@ class CallSession:
     def _build(self) -> CallPipeline:
         inputs = self.inputs
         builtins = BuiltinTools(self)
-        by_id = {tool.id: tool for tool in inputs.webhook_tools.values()}
         functions: list[CallFunction] = builtins.functions() + [
-            self.webhooks.function(by_id[t.id]) for t in inputs.runtime.tools if t.id in by_id
+            self.webhooks.function(tool) for tool in self._webhook_tools(inputs.runtime.tools)
         ]
         system_prompt = render(self.config.system_prompt, inputs.variables)
         flow = inputs.runtime.flow

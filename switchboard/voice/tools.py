@@ -16,7 +16,7 @@ from pipecat.frames.frames import TTSSpeakFrame
 
 from switchboard.db.models import CallStatus
 from switchboard.errors import SwitchboardError
-from switchboard.voice.functions import CallFunction, Outcome
+from switchboard.voice.functions import CallFunction, Outcome, record_tool_result
 
 if TYPE_CHECKING:
     from switchboard.voice.session import CallSession
@@ -63,7 +63,7 @@ class BuiltinTools:
         started = time.monotonic()
         await self.session.recorder.event("tool_called", name="end_call", arguments=arguments)
         await self.end("agent_ended")
-        await self._result("end_call", "ok", started)
+        await record_tool_result(self.session.recorder.event, "end_call", "ok", started)
         return Outcome({"status": "ending"}, respond=False)
 
     async def end(self, reason: str) -> None:
@@ -75,13 +75,21 @@ class BuiltinTools:
         await self.session.recorder.event("tool_called", name="transfer_call", arguments=arguments)
         department = str(arguments.get("department", ""))
         if department not in self.destinations:
-            await self._result("transfer_call", "unknown_department", started)
+            await record_tool_result(
+                self.session.recorder.event, "transfer_call", "unknown_department", started
+            )
             return Outcome(
                 {"error": f"unknown department; choose one of {sorted(self.destinations)}"},
                 succeeded=False,
             )
         error = await self.transfer_to(department, notice=TRANSFER_NOTICE)
-        await self._result("transfer_call", "failed" if error else "ok", started, error=error)
+        await record_tool_result(
+            self.session.recorder.event,
+            "transfer_call",
+            "failed" if error else "ok",
+            started,
+            error=error,
+        )
         if error:
             return Outcome({"status": "failed", "error": error}, succeeded=False, respond=False)
         return Outcome({"status": "transferred"}, respond=False)
@@ -92,23 +100,11 @@ class BuiltinTools:
         built = session._built
         assert built is not None
         destination = self.destinations.get(department)
-        if destination is None:  # a flow saved before the destination was removed
-            error = f"the agent has no transfer destination {department!r}"
-            await session.recorder.event("error", message=f"transfer failed: {error}", fatal=False)
-            await built.worker.queue_frame(TTSSpeakFrame(TRANSFER_FAILED))
-            return error
-        if notice:
-            await built.worker.queue_frame(TTSSpeakFrame(notice))
-        try:
-            async with asyncio.timeout(NOTICE_TIMEOUT_SECONDS):
-                if notice:
-                    await built.speech.finished_after_now()
-                else:  # a flow said its own line first
-                    await built.speech.quiet()
-        except TimeoutError:
-            log.warning("call %s: transfer notice did not finish playing", session.inputs.call.id)
         call_id = session.inputs.start.carrier_call_id or session.inputs.call.carrier_call_id
         try:
+            if destination is None:  # a flow saved before the destination was removed
+                raise SwitchboardError(f"the agent has no transfer destination {department!r}")
+            await self._let_notice_play(notice)
             if call_id is None:
                 raise SwitchboardError("the carrier gave no call id to transfer")
             await session.inputs.carrier.transfer(call_id, destination.number)
@@ -124,9 +120,19 @@ class BuiltinTools:
         await session.end_after_current_speech("transferred")
         return None
 
-    async def _result(self, name: str, status: str, started: float, **extra: Any) -> None:
-        latency = round((time.monotonic() - started) * 1000, 1)
-        fields = {k: v for k, v in extra.items() if v is not None}
-        await self.session.recorder.event(
-            "tool_result", name=name, status=status, latency_ms=latency, **fields
-        )
+    async def _let_notice_play(self, notice: str | None) -> None:
+        """Say ``notice`` and wait for it, or wait for what is being said (a flow's own line)."""
+        built = self.session._built
+        assert built is not None
+        if notice:
+            await built.worker.queue_frame(TTSSpeakFrame(notice))
+        try:
+            async with asyncio.timeout(NOTICE_TIMEOUT_SECONDS):
+                if notice:
+                    await built.speech.finished_after_now()
+                else:
+                    await built.speech.quiet()
+        except TimeoutError:
+            log.warning(
+                "call %s: transfer notice did not finish playing", self.session.inputs.call.id
+            )

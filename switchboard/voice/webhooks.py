@@ -26,7 +26,8 @@ from jsonschema.exceptions import ValidationError
 from switchboard.errors import ExternalError, ExternalStatusError, ExternalTimeout, InvalidInput
 from switchboard.tools.loading import WebhookTool
 from switchboard.tools.safe_http import SafeHttpClient, ToolResponse
-from switchboard.voice.functions import CallFunction, Outcome
+from switchboard.voice.functions import CallFunction, Outcome, record_tool_result, signature
+from switchboard.voice.tap import EventSink
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ FAILURE_HINT = (
 )
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
-EventSink = Callable[..., Awaitable[None]]
 Say = Callable[[str], Awaitable[None]]
 
 
@@ -72,12 +72,10 @@ class WebhookRunner:
         async def run(arguments: dict[str, Any]) -> Outcome:
             return await self.invoke(tool, arguments)
 
-        parameters = tool.parameters
         return CallFunction(
             name=tool.name,
             description=tool.description,
-            properties=dict(parameters.get("properties", {})),
-            required=list(parameters.get("required", [])),
+            **signature(tool.parameters),
             run=run,
             # A booking half-sent when the caller says "uh-huh" must still finish.
             cancel_on_interruption=False,
@@ -93,15 +91,22 @@ class WebhookRunner:
         )
         problem = argument_problem(tool, arguments)
         if problem is not None:
-            await self._recorded(tool, started, "invalid_arguments", attempts=0, error=problem)
+            await record_tool_result(
+                self.event, tool.name, "invalid_arguments", started, attempts=0, error=problem
+            )
             return Outcome({"error": f"invalid arguments: {problem}"}, succeeded=False)
         waiting = self._wait_message(tool)
         try:
             response, attempts = await self._attempts(tool, arguments)
         except _Failed as failed:
             exc = failed.error
-            await self._recorded(
-                tool, started, failure_status(exc), attempts=failed.attempts, error=exc.message
+            await record_tool_result(
+                self.event,
+                tool.name,
+                failure_status(exc),
+                started,
+                attempts=failed.attempts,
+                error=exc.message,
             )
             return Outcome({"error": exc.message, "instructions": FAILURE_HINT}, succeeded=False)
         finally:
@@ -110,8 +115,14 @@ class WebhookRunner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await waiting
         result = response_result(response)
-        await self._recorded(
-            tool, started, "ok", attempts=attempts, http_status=response.status, result=result
+        await record_tool_result(
+            self.event,
+            tool.name,
+            "ok",
+            started,
+            attempts=attempts,
+            http_status=response.status,
+            result=result,
         )
         return Outcome(result)
 
@@ -146,18 +157,6 @@ class WebhookRunner:
             await say(text)
 
         return asyncio.create_task(later(), name=f"wait-message-{tool.name}")
-
-    async def _recorded(
-        self, tool: WebhookTool, started: float, status: str, **fields: Any
-    ) -> None:
-        latency = round((time.monotonic() - started) * 1000, 1)
-        await self.event(
-            "tool_result",
-            name=tool.name,
-            status=status,
-            latency_ms=latency,
-            **{k: v for k, v in fields.items() if v is not None},
-        )
 
 
 def budget_seconds(tool: WebhookTool) -> float:
