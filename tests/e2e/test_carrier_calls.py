@@ -25,10 +25,9 @@ from switchboard.telephony.accounts import put_account
 from switchboard.telephony.credentials import CarrierName
 from switchboard.telephony.vobiz import vobiz_signature
 from tests.conftest import wait_until
+from tests.e2e.carrier_framing import ExotelFraming, VobizFraming
 from tests.e2e.carrier_phones import (
     CarrierPhone,
-    ExotelFraming,
-    VobizFraming,
     exotel_socket,
     ring_exotel,
     ring_vobiz,
