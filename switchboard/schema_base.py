@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import Draft202012Validator, validator_for
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+
+from switchboard.schema_validation import check_tenant_schema
 
 # A lower-case key a person types and an LLM may say: departments, variables, flow nodes.
 Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
@@ -27,11 +27,8 @@ def empty_parameters() -> dict[str, Any]:
 
 
 def _object_schema(value: dict[str, Any]) -> dict[str, Any]:
-    """LLM providers take a function's arguments as one JSON object."""
-    try:
-        validator_for(value, default=Draft202012Validator).check_schema(value)
-    except SchemaError as exc:
-        raise ValueError(f"not a valid JSON Schema: {exc.message}") from exc
+    """LLM providers take a function's arguments as one JSON object, checked as it will run."""
+    check_tenant_schema(value)
     if value.get("type") != "object":
         raise ValueError('must be an object schema: {"type": "object", "properties": {...}}')
     return {**value, "properties": value.get("properties", {})}

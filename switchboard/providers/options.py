@@ -6,10 +6,11 @@ importing any provider package.
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from switchboard.schema_validation import UnusablePattern, compile_pattern
 
 
 class _Options(BaseModel):
@@ -35,8 +36,9 @@ class ScriptedRule(_Options):
     arguments: dict[str, str] = Field(default_factory=dict)
     capture: dict[str, str] = Field(
         default_factory=dict,
-        description="argument -> regular expression over the caller's words (first group, or"
-        " the whole match); the rule applies only when every capture is found",
+        description="argument -> regular expression (RE2 syntax, ignoring case) over the"
+        " caller's words (first group, or the whole match); the rule applies only when every"
+        " capture is found",
     )
     result_reply: str = Field(
         default="",
@@ -46,11 +48,12 @@ class ScriptedRule(_Options):
 
     @field_validator("capture")
     @classmethod
-    def _compiles(cls, value: dict[str, str]) -> dict[str, str]:
+    def _runs_on_re2(cls, value: dict[str, str]) -> dict[str, str]:
+        """Captures run on RE2 against the caller's words, so they can never backtrack."""
         for name, pattern in value.items():
             try:
-                re.compile(pattern)
-            except re.error as exc:
+                compile_pattern(pattern, ignore_case=True)
+            except UnusablePattern as exc:
                 raise ValueError(f"capture {name!r}: {exc}") from exc
         return value
 

@@ -22,7 +22,11 @@ SIGNING_SECRET_KEY = "signing_secret"
 
 @dataclass(frozen=True)
 class WebhookTool:
-    """One webhook tool, ready to call: plain and decrypted secret headers merged."""
+    """One webhook tool, ready to call, its secret headers decrypted.
+
+    The secret headers stay apart from the plain ones so the client can send
+    them to the tool's own origin only (see :meth:`SafeHttpClient.request`).
+    """
 
     id: str
     name: str
@@ -31,6 +35,7 @@ class WebhookTool:
     url: str
     method: str
     headers: dict[str, str] = field(repr=False)
+    secret_headers: dict[str, str] = field(repr=False)
     timeout_seconds: float
     retries: int
     wait_message: str
@@ -57,7 +62,8 @@ def webhook_tool(tool: Tool, box: SecretBox) -> WebhookTool:
         parameters=dict(tool.parameters),
         url=tool.url,
         method=tool.method,
-        headers={**tool.headers, **box.open(tool.secret_headers)},
+        headers=dict(tool.headers),
+        secret_headers=box.open(tool.secret_headers),
         timeout_seconds=tool.timeout_seconds,
         retries=tool.retries,
         wait_message=tool.wait_message,

@@ -4,8 +4,9 @@ During a call the agent's LLM chooses when to call a customer's webhook, so the
 URL, headers and body are untrusted. Every hop (including each redirect) is
 checked by :mod:`switchboard.tools.addresses` and sent to the exact address
 that was checked, with the Host header and TLS SNI/certificate check still
-using the hostname. Responses are size-capped and requests are signed so the
-receiver can tell they came from us.
+using the hostname. Secret and credential headers go to the first origin only.
+Responses are size-capped and requests are signed so the receiver can tell
+they came from us.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _RESERVED_HEADERS = frozenset(
     {"host", "content-length", "transfer-encoding", "connection", SIGNATURE_HEADER.lower()}
 )
-# Credentials meant for the first origin never follow a redirect elsewhere.
+# Credentials meant for the first origin never follow a redirect elsewhere (nor do the
+# tool's secret headers, given to each request).
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
@@ -148,10 +150,15 @@ class SafeHttpClient:
         url: str,
         *,
         headers: Mapping[str, str] | None = None,
+        secret_headers: Mapping[str, str] | None = None,
         json: object = None,
         time_limit: float | None = None,
     ) -> ToolResponse:
         """Send one request, following up to ``max_redirects`` checked redirects.
+
+        ``secret_headers`` are sent like ``headers`` (which win on a clash) but,
+        like ``Authorization`` and cookies, only to the origin of ``url``: a
+        redirect to another scheme, host or port drops them for good.
 
         Raises:
             InvalidInput: the method, URL, a header or any hop's address is refused.
@@ -163,19 +170,29 @@ class SafeHttpClient:
         verb = method.upper()
         if verb not in ALLOWED_METHODS:
             raise InvalidInput(f"HTTP method {method!r} is not allowed", field="method")
-        clean = check_headers(headers or {})
+        secrets = secret_headers or {}
+        clean = check_headers({**secrets, **(headers or {})})
+        first_origin_only = _CREDENTIAL_HEADERS | {name.lower() for name in secrets}
         body = b"" if json is None else jsonlib.dumps(json, separators=(",", ":")).encode()
         if body:
             clean.setdefault("content-type", "application/json")
         seconds = self._timeout if time_limit is None else time_limit
         try:
             async with asyncio.timeout(seconds):
-                return await self._follow(verb, parse_url(url), clean, body, seconds)
+                return await self._follow(
+                    verb, parse_url(url), clean, first_origin_only, body, seconds
+                )
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise ExternalTimeout(f"webhook did not answer within {seconds:g} s") from exc
 
     async def _follow(
-        self, method: str, url: httpx.URL, headers: dict[str, str], body: bytes, seconds: float
+        self,
+        method: str,
+        url: httpx.URL,
+        headers: dict[str, str],
+        first_origin_only: frozenset[str],
+        body: bytes,
+        seconds: float,
     ) -> ToolResponse:
         # No keep-alive: a pooled connection is keyed by IP, and reusing one made
         # for another hostname would skip that hostname's certificate check.
@@ -194,7 +211,13 @@ class SafeHttpClient:
                     if response.status_code in _REDIRECT_STATUSES and location:
                         next_url = _join(target.url, location)
                         method, body, headers = _redirected(
-                            response.status_code, method, body, headers, target.url, next_url
+                            response.status_code,
+                            method,
+                            body,
+                            headers,
+                            target.url,
+                            next_url,
+                            first_origin_only,
                         )
                         url = next_url
                         continue
@@ -287,6 +310,7 @@ def _redirected(
     headers: dict[str, str],
     old: httpx.URL,
     new: httpx.URL,
+    first_origin_only: frozenset[str],
 ) -> tuple[str, bytes, dict[str, str]]:
     """Method, body and headers for the next hop, as browsers and httpx do it."""
     headers = dict(headers)
@@ -294,6 +318,6 @@ def _redirected(
         method, body = "GET", b""
         headers.pop("content-type", None)
     if (old.scheme, old.host, old.port) != (new.scheme, new.host, new.port):
-        for name in _CREDENTIAL_HEADERS:
+        for name in first_origin_only:
             headers.pop(name, None)
     return method, body, headers

@@ -20,10 +20,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
 
 from switchboard.errors import ExternalError, ExternalStatusError, ExternalTimeout, InvalidInput
+from switchboard.schema_validation import instance_problem
 from switchboard.tools.loading import WebhookTool
 from switchboard.tools.safe_http import SafeHttpClient, ToolResponse
 from switchboard.voice.functions import CallFunction, Outcome, record_tool_result, signature
@@ -89,7 +88,8 @@ class WebhookRunner:
         await self.event(
             "tool_called", name=tool.name, arguments=arguments, kind="webhook", **event_fields
         )
-        problem = argument_problem(tool, arguments)
+        # LLMs do invent arguments; the schema's checks run without fetching or backtracking.
+        problem = instance_problem(tool.parameters, arguments)
         if problem is not None:
             await record_tool_result(
                 self.event, tool.name, "invalid_arguments", started, attempts=0, error=problem
@@ -137,7 +137,12 @@ class WebhookRunner:
             attempt += 1
             try:
                 response = await self.client.request(
-                    tool.method, url, headers=headers, json=body, time_limit=tool.timeout_seconds
+                    tool.method,
+                    url,
+                    headers=headers,
+                    secret_headers=tool.secret_headers,
+                    json=body,
+                    time_limit=tool.timeout_seconds,
                 )
                 return response, attempt
             except InvalidInput as exc:
@@ -162,16 +167,6 @@ class WebhookRunner:
 def budget_seconds(tool: WebhookTool) -> float:
     """The longest a call of ``tool`` can take, retries included."""
     return tool.timeout_seconds * (1 + tool.retries)
-
-
-def argument_problem(tool: WebhookTool, arguments: dict[str, Any]) -> str | None:
-    """Why ``arguments`` do not fit the tool's schema (LLMs do invent arguments), or None."""
-    try:
-        Draft202012Validator(tool.parameters).validate(arguments)
-    except ValidationError as exc:
-        where = ".".join(str(p) for p in exc.absolute_path)
-        return f"{where}: {exc.message}" if where else exc.message
-    return None
 
 
 def request_parts(tool: WebhookTool, arguments: dict[str, Any]) -> tuple[str, Any]:

@@ -402,3 +402,28 @@ async def test_another_workspace_finds_no_agent_and_changes_nothing(
         assert response.status_code == 404, (method, suffix, response.text)
         assert response.json()["detail"] == f"agent {agent['id']!r} not found"
     assert (await client.get(flow_url(agent), headers=tenant.auth())).json() == saved
+
+
+@pytest.mark.parametrize(
+    ("parameters", "reason"),
+    [
+        (
+            {"type": "object", "properties": {"who": {"$ref": "http://10.0.0.1/who.json"}}},
+            "properties.who.$ref: 'http://10.0.0.1/who.json' is not a reference within",
+        ),
+        (
+            {"type": "object", "properties": {"who": {"type": "string", "pattern": "(?<!x)y"}}},
+            "properties.who.pattern: '(?<!x)y' cannot run on RE2",
+        ),
+    ],
+)
+async def test_transition_parameters_that_could_fetch_or_backtrack_are_refused(
+    client: httpx.AsyncClient, tenant: Tenant, parameters: dict[str, Any], reason: str
+) -> None:
+    agent = await create_agent(client, tenant, transfer_destinations=DESK)
+    flow = _broken(lambda n: n[0]["transitions"][0].update(parameters=parameters))
+    response = await client.put(flow_url(agent), json=flow, headers=tenant.auth())
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["field"] == "nodes.0.transitions.0.parameters"
+    assert reason in problem["detail"]

@@ -25,9 +25,15 @@ from pipecat.tests.utils import run_test
 
 from switchboard.agents.schema import LLMSettings
 from switchboard.providers.base import BuildContext, ProviderKind
-from switchboard.providers.llm.scripted import ScriptedLLMService, contains_words, name_words
+from switchboard.providers.llm.scripted import (
+    ScriptedLLMService,
+    captures,
+    contains_words,
+    name_words,
+)
 from switchboard.providers.options import ScriptedRule
 from switchboard.providers.registry import load_adapter
+from tests.deadline import deadline
 
 HOURS = ScriptedRule(match=["hours", "open"], reply="We are open nine to five.")
 HUMAN = ScriptedRule(
@@ -220,3 +226,18 @@ def test_the_rule_speaks_from_the_tool_result_or_its_error() -> None:
 def test_a_capture_that_is_not_a_regular_expression_is_refused() -> None:
     with pytest.raises(ValueError, match="capture 'day'"):
         ScriptedRule(match=["x"], capture={"day": "(unclosed"})
+
+
+@pytest.mark.parametrize("pattern", [r"(\w+) \1", r"(?=tuesday)\w+", r"(?<!not )tuesday"])
+def test_a_capture_re2_cannot_run_in_linear_time_is_refused(pattern: str) -> None:
+    with pytest.raises(ValueError, match="capture 'day'"):
+        ScriptedRule(match=["x"], capture={"day": pattern})
+
+
+def test_a_backtracking_capture_cannot_stall_the_call() -> None:
+    # Hours of backtracking for Python's re; the caller chooses the words.
+    stuck = ScriptedRule(match=["name"], reply="Thanks.", capture={"name": r"(a+)+b"})
+    llm = ScriptedLLMService(rules=[stuck], fallback="Say again?")
+    with deadline(5):
+        assert captures("a" * 40 + "!", {"name": r"^(a+)+$"}) is None
+        assert llm.decide("my name is " + "a" * 40, []).text == "Say again?"

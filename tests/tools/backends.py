@@ -1,16 +1,19 @@
 """A tool backend on 127.0.0.1 for tests: the demo appointment book plus failure modes.
 
 Every request is kept (method, path, headers, body) so tests can check what
-the platform sent, signature included.
+the platform sent, signature included. ``file_server`` is a plain HTTP server
+in a thread of its own, for code that might fetch with blocking urllib.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiohttp import web
@@ -87,12 +90,16 @@ async def tool_backend() -> AsyncIterator[Backend]:
     async def missing(request: web.Request) -> web.Response:
         return web.json_response({"error": "no such order"}, status=404)
 
+    async def redirect(request: web.Request) -> web.Response:
+        return web.Response(status=307, headers={"Location": request.query["to"]})
+
     app.middlewares.append(keep)
     app.router.add_post("/appointments", appointments)
     app.router.add_route("*", "/lookup", lookup)
     app.router.add_route("*", "/hang", hang)
     app.router.add_route("*", "/flaky", flaky)
     app.router.add_route("*", "/missing", missing)
+    app.router.add_route("*", "/redirect", redirect)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -102,3 +109,45 @@ async def tool_backend() -> AsyncIterator[Backend]:
     finally:
         never.set()
         await runner.cleanup()
+
+
+@dataclass
+class FileServer:
+    base: str
+    requested: list[str] = field(default_factory=list)  # the path of every request
+
+    def url(self, path: str) -> str:
+        return f"{self.base}{path}"
+
+
+@contextmanager
+def file_server(body: bytes) -> Iterator[FileServer]:
+    """Answers every GET on 127.0.0.1 with ``body`` (JSON), from a thread of its own.
+
+    Not on the event loop: code that fetches with blocking urllib from the loop's
+    thread would otherwise wait forever for a server that cannot run.
+    """
+    server = FileServer(base="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            server.requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep test output quiet
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, name="file-server", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()

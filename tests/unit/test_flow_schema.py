@@ -188,6 +188,25 @@ def test_a_broken_rule_reads_plainly_in_a_problem() -> None:
     [
         ({"type": "nonsense"}, "not a valid JSON Schema"),
         ({"type": "string"}, "must be an object schema"),
+        # Nothing is fetched: a reference stays inside the schema.
+        (
+            {"type": "object", "properties": {"day": {"$ref": "https://schemas.example/d"}}},
+            "properties.day.$ref: 'https://schemas.example/d' is not a reference within",
+        ),
+        ({"type": "object", "$dynamicRef": "day.json#meta"}, "$dynamicRef: 'day.json#meta'"),
+        (
+            {"type": "object", "$defs": {"d": {"$recursiveRef": "http://10.0.0.1/"}}},
+            "$defs.d.$recursiveRef: 'http://10.0.0.1/' is not a reference within",
+        ),
+        # Patterns run on RE2: what it cannot run in linear time is refused.
+        (
+            {"type": "object", "properties": {"n": {"type": "string", "pattern": "(a)\\1"}}},
+            "properties.n.pattern: '(a)\\\\1' cannot run on RE2",
+        ),
+        (
+            {"type": "object", "patternProperties": {"^(?!x)": {}}},
+            "patternProperties: '^(?!x)' cannot run on RE2",
+        ),
     ],
 )
 def test_transition_parameters_must_be_an_object_json_schema(

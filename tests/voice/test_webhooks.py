@@ -8,12 +8,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
+from cryptography.fernet import Fernet
 
+from switchboard.crypto import SecretBox
+from switchboard.db.models import Tool
 from switchboard.tools import SIGNATURE_HEADER, SafeHttpClient, verify_signature
-from switchboard.tools.loading import WebhookTool
+from switchboard.tools.loading import WebhookTool, webhook_tool
 from switchboard.voice.webhooks import MAX_RESULT_CHARS, WebhookRunner
-from tests.tools.backends import Backend, tool_backend
+from tests.deadline import deadline
+from tests.tools.backends import Backend, file_server, tool_backend
 
 SECRET = "whsec_unit"
 
@@ -52,6 +57,7 @@ def tool(url: str, **fields: Any) -> WebhookTool:
         "url": url,
         "method": "POST",
         "headers": {"Authorization": "Bearer backend-token"},
+        "secret_headers": {},
         "timeout_seconds": 2.0,
         "retries": 0,
         "wait_message": "",
@@ -204,3 +210,146 @@ async def test_huge_results_are_cut_before_they_reach_the_llm(backend: Backend) 
     )
     assert outcome.result["truncated"] is True
     assert len(outcome.result["text"]) == MAX_RESULT_CHARS
+
+
+# --- the tool's schema is the tenant's: it may not fetch or stall ----------------------
+# These schemas are given to the runner as stored, past the check a save makes, to test
+# the defence a call has on its own.
+
+
+@pytest.mark.parametrize("keyword", ["$ref", "$dynamicRef"])
+async def test_a_schema_reference_to_elsewhere_is_never_fetched(
+    backend: Backend, keyword: str
+) -> None:
+    sink = Sink()
+    with file_server(b'{"type": "string"}') as schemas:
+        remote = tool(
+            backend.url("/lookup"),
+            parameters={
+                "type": "object",
+                "properties": {"day": {keyword: schemas.url("/day.json")}},
+            },
+        )
+        outcome = await runner(sink).invoke(remote, {"day": "Tuesday"})
+    assert schemas.requested == []
+    assert not outcome.succeeded and backend.received == []
+    [result] = sink.of("tool_result")
+    assert result["status"] == "invalid_arguments"
+    assert schemas.url("/day.json") in result["error"]
+
+
+BACKTRACKING = "^(a+)+$"
+CALLER_TEXT = "a" * 40 + "!"  # hours of backtracking for Python's re on that pattern
+
+
+@pytest.mark.parametrize(
+    ("parameters", "arguments", "status"),
+    [
+        pytest.param(
+            {"properties": {"name": {"type": "string", "pattern": BACKTRACKING}}},
+            {"name": CALLER_TEXT},
+            "invalid_arguments",
+            id="pattern",
+        ),
+        pytest.param(
+            {"patternProperties": {BACKTRACKING: {"type": "integer"}}},
+            {CALLER_TEXT: "not checked: the name does not match"},
+            "ok",
+            id="patternProperties",
+        ),
+        pytest.param(
+            {"patternProperties": {BACKTRACKING: {}}, "additionalProperties": False},
+            {CALLER_TEXT: 1},
+            "invalid_arguments",
+            id="additionalProperties",
+        ),
+        pytest.param(
+            {
+                "properties": {
+                    "name": {
+                        # jsonschema would validate this part with its own 2020-12 class
+                        "$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "pattern": BACKTRACKING,
+                    }
+                }
+            },
+            {"name": CALLER_TEXT},
+            "invalid_arguments",
+            id="pattern-under-$schema",
+        ),
+        pytest.param(
+            # jsonschema would match these patterns with re to find what was evaluated
+            {"patternProperties": {BACKTRACKING: {}}, "unevaluatedProperties": False},
+            {CALLER_TEXT: 1},
+            "invalid_arguments",
+            id="unevaluatedProperties",
+        ),
+    ],
+)
+async def test_a_backtracking_pattern_cannot_stall_the_call(
+    backend: Backend, parameters: dict[str, Any], arguments: dict[str, Any], status: str
+) -> None:
+    sink = Sink()
+    checked = tool(backend.url("/lookup"), parameters={"type": "object", **parameters})
+    with deadline(5):
+        await runner(sink).invoke(checked, arguments)
+    assert sink.of("tool_result")[0]["status"] == status
+
+
+async def test_a_pattern_re2_cannot_run_fails_the_arguments_cleanly(backend: Backend) -> None:
+    sink = Sink()
+    lookaround = {"properties": {"day": {"type": "string", "pattern": "^(?!x).*$"}}}
+    checked = tool(backend.url("/lookup"), parameters={"type": "object", **lookaround})
+    outcome = await runner(sink).invoke(checked, {"day": "Tuesday"})
+    assert not outcome.succeeded and backend.received == []
+    [result] = sink.of("tool_result")
+    assert result["status"] == "invalid_arguments"
+    assert "(?!x)" in result["error"]
+
+
+# --- secret headers go to the tool's own origin only ------------------------------------
+
+
+def stored_tool(url: str, box: SecretBox) -> WebhookTool:
+    """A tool as a call loads it from its row: plain headers, and secret ones decrypted."""
+    row = Tool(
+        id="tool_1",
+        name="lookup",
+        description="Look up the caller",
+        parameters={"type": "object"},
+        url=url,
+        method="GET",
+        headers={"X-Plain": "shown"},
+        secret_headers=box.seal({"X-Api-Key": "secret-key", "Authorization": "Bearer secret"}),
+        timeout_seconds=2.0,
+        retries=0,
+        wait_message="",
+    )
+    return webhook_tool(row, box)
+
+
+async def test_secret_headers_do_not_follow_a_redirect_to_another_origin(
+    backend: Backend,
+) -> None:
+    box = SecretBox(Fernet.generate_key())
+    async with tool_backend() as elsewhere:  # another port: another origin
+        to = elsewhere.url("/lookup")
+        url = str(httpx.URL(backend.url("/redirect"), params={"to": to}))
+        outcome = await runner(Sink()).invoke(stored_tool(url, box), {})
+    assert outcome.succeeded
+    [first] = backend.to("/redirect")
+    assert first.headers["X-Api-Key"] == "secret-key"
+    assert first.headers["Authorization"] == "Bearer secret"
+    [followed] = elsewhere.to("/lookup")
+    assert "X-Api-Key" not in followed.headers
+    assert "Authorization" not in followed.headers
+    assert followed.headers["X-Plain"] == "shown"
+
+
+async def test_secret_headers_follow_a_redirect_within_the_origin(backend: Backend) -> None:
+    box = SecretBox(Fernet.generate_key())
+    url = str(httpx.URL(backend.url("/redirect"), params={"to": "/lookup"}))
+    assert (await runner(Sink()).invoke(stored_tool(url, box), {})).succeeded
+    [followed] = backend.to("/lookup")
+    assert followed.headers["X-Api-Key"] == "secret-key"
+    assert followed.headers["X-Plain"] == "shown"

@@ -17,7 +17,8 @@ How a caller's turn is answered (``ScriptedLLMService.decide``):
 
 A matched rule says its ``reply`` and calls its ``tool`` with ``arguments``
 in the same response; ``capture`` fills further arguments from the caller's
-words by regular expression (the rule applies only when each is found).
+words by regular expression (the rule applies only when each is found), run
+on RE2 so that no pattern can backtrack on what a caller says.
 When Pipecat runs the LLM again after the tool's result, the rule's
 ``result_reply`` is said with ``{{ key }}`` taken from the result, or on
 failure its ``error_reply`` (else the options' ``tool_error_reply``); with
@@ -46,6 +47,7 @@ from switchboard.providers.llm.offline import (
     tool_results,
 )
 from switchboard.providers.options import ScriptedOptions, ScriptedRule
+from switchboard.schema_validation import compile_pattern
 
 # Words that say nothing about which tool is meant.
 _GENERIC_NAME_WORDS = frozenset(
@@ -149,11 +151,12 @@ def captures(words: str, patterns: dict[str, str]) -> dict[str, str] | None:
     """Each pattern's first group (or whole match) in ``words``; None if one is missing."""
     found: dict[str, str] = {}
     for name, pattern in patterns.items():
-        match = re.search(pattern, words, re.IGNORECASE)
+        match = compile_pattern(pattern, ignore_case=True).search(words)
         if match is None:
             return None
+        value = match.group(1) if match.groups() else match.group(0)
         # Sentence punctuation is not part of the value ("10 am." means "10 am").
-        found[name] = (match.group(1) if match.groups() else match.group(0)).strip(" ,.;:!?")
+        found[name] = (value or "").strip(" ,.;:!?")
     return found
 
 
