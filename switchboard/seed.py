@@ -34,18 +34,20 @@ DEMO_AGENT = AgentConfig(
 @dataclass
 class SeedResult:
     workspace_id: str
-    agent_id: str
-    dental_agent_id: str
     owner_key: str
+    agent_id: str | None = None  # the demo agents, in development
+    dental_agent_id: str | None = None
 
 
 async def seed_if_empty(
-    session: AsyncSession, box: SecretBox, public_url: str
+    session: AsyncSession, box: SecretBox, public_url: str, *, demo: bool = True
 ) -> SeedResult | None:
-    """Create the demo setup on a database with no workspace; do nothing otherwise.
+    """Create the first workspace and owner key on a database with no workspace; do
+    nothing otherwise.
 
-    Two agents: the demo receptionist on ``DEMO_NUMBER`` (a plain prompt) and the
-    dental receptionist flow on ``DENTAL_NUMBER`` (steps, a webhook tool, transfers).
+    With ``demo`` (development), two agents on simulator numbers too: the demo
+    receptionist on ``DEMO_NUMBER`` (a plain prompt) and the dental receptionist flow
+    on ``DENTAL_NUMBER`` (steps, a webhook tool, transfers).
     """
     if await session.scalar(select(Workspace.id).limit(1)) is not None:
         return None
@@ -54,8 +56,10 @@ async def seed_if_empty(
         session, workspace.id, Role.OWNER, "created at first start"
     )
     await session.commit()
+    if not demo:
+        return SeedResult(workspace_id=workspace.id, owner_key=plaintext)
     principal = Principal(workspace_id=workspace.id, key_id=key.id, role=Role.OWNER)
-    agent = await create_agent(session, principal, DEMO_AGENT)
+    agent = await create_agent(session, principal, DEMO_AGENT, allow_testing=False)
     dental_id = await seed_dental(session, box, principal, public_url)
     for number, agent_id in ((DEMO_NUMBER, agent.id), (DENTAL_NUMBER, dental_id)):
         session.add(

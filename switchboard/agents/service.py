@@ -1,7 +1,9 @@
 """Creating, changing and reading agents, always inside one workspace.
 
 Each change bumps the agent's version and stores a snapshot, so the
-history shows who changed what, and any version can be restored.
+history shows who changed what, and any version can be restored. Pointing a
+provider the workspace holds a key for at a new host would send that key
+there, so that change (by create, patch or restore) is an admin's.
 """
 
 from __future__ import annotations
@@ -14,14 +16,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.agents.schema import AgentConfig, RuntimeConfig, ToolSpec
+from switchboard.auth.roles import role_at_least
 from switchboard.auth.service import Principal
 from switchboard.db.base import new_id
-from switchboard.db.models import Agent, AgentVersion, Tool
+from switchboard.db.models import Agent, AgentVersion, Role, Tool, Workspace
 from switchboard.db.owned import get_owned, page_owned
-from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.errors import Conflict, Forbidden, InvalidInput, NotFound
 from switchboard.flows.service import load_flow
 from switchboard.providers.credentials import configured_providers
+from switchboard.providers.endpoints import check_endpoint_literals, provider_endpoints
 from switchboard.providers.validation import resolve_providers
+from switchboard.tools.addresses import url_host
 
 CONFIG_FIELDS = tuple(AgentConfig.model_fields)
 
@@ -54,10 +59,48 @@ async def _check_tool_ids(session: AsyncSession, workspace_id: str, config: Agen
             raise InvalidInput(f"unknown tool id(s): {', '.join(missing)}", field=field)
 
 
-async def _checked(session: AsyncSession, workspace_id: str, config: AgentConfig) -> AgentConfig:
-    """Check references the schema cannot see (tools, providers) and fill provider defaults."""
+async def _checked(
+    session: AsyncSession,
+    principal: Principal,
+    config: AgentConfig,
+    before: AgentConfig | None,
+    *,
+    allow_testing: bool,
+) -> AgentConfig:
+    """Check what the schema cannot see and fill in provider defaults.
+
+    Tools and providers must exist, endpoints must obey the workspace's address
+    policy, and only an admin sends stored keys to a new host. ``before`` is the
+    current config, None for a new agent.
+    """
+    workspace_id = principal.workspace_id
     await _check_tool_ids(session, workspace_id, config)
-    return resolve_providers(config, await configured_providers(session, workspace_id))
+    configured = await configured_providers(session, workspace_id)
+    config = resolve_providers(config, configured, allow_testing=allow_testing)
+    allowed = await session.scalar(
+        select(Workspace.allowed_private_hosts).where(Workspace.id == workspace_id)
+    )
+    check_endpoint_literals(config, allowed or [])
+    _check_keys_stay(principal, config, before, configured)
+    return config
+
+
+def _check_keys_stay(
+    principal: Principal, config: AgentConfig, before: AgentConfig | None, configured: set[str]
+) -> None:
+    """A developer may not give a provider with stored keys a host it did not have before."""
+    if role_at_least(principal.role, Role.ADMIN):
+        return
+    known: set[tuple[str, str]] = set()
+    if before is not None:
+        known = {(provider, url_host(url)) for _, provider, url in provider_endpoints(before)}
+    for field, provider, url in provider_endpoints(config):
+        if provider in configured and (provider, url_host(url)) not in known:
+            raise Forbidden(
+                f"the workspace's stored {provider} credentials would be sent to"
+                f" {url_host(url)}: only an admin may point {provider} at a new host",
+                field=field,
+            )
 
 
 async def _check_flow_departments(session: AsyncSession, agent: Agent, config: AgentConfig) -> None:
@@ -100,20 +143,29 @@ async def _save(
     return agent
 
 
-async def create_agent(session: AsyncSession, principal: Principal, config: AgentConfig) -> Agent:
+async def create_agent(
+    session: AsyncSession, principal: Principal, config: AgentConfig, *, allow_testing: bool
+) -> Agent:
+    """Store a new agent; ``allow_testing=False`` (production) refuses the fake providers."""
     agent = Agent(id=new_id("agt"), workspace_id=principal.workspace_id, version=1)
-    config = await _checked(session, principal.workspace_id, config)
+    config = await _checked(session, principal, config, None, allow_testing=allow_testing)
     return await _save(session, agent, config, principal, changed=list(CONFIG_FIELDS))
 
 
 async def update_agent(
-    session: AsyncSession, principal: Principal, agent_id: str, patch: BaseModel
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: str,
+    patch: BaseModel,
+    *,
+    allow_testing: bool,
 ) -> Agent:
     agent = await get_agent(session, principal.workspace_id, agent_id)
     changes: dict[str, Any] = patch.model_dump(exclude_unset=True)
-    current = config_of(agent).model_dump()
+    before = config_of(agent)
+    current = before.model_dump()
     config = AgentConfig.model_validate({**current, **changes})
-    config = await _checked(session, principal.workspace_id, config)
+    config = await _checked(session, principal, config, before, allow_testing=allow_testing)
     await _check_flow_departments(session, agent, config)
     new = config.model_dump()
     changed = sorted(name for name in changes if current.get(name) != new.get(name))
@@ -142,7 +194,12 @@ async def list_versions(
 
 
 async def restore_version(
-    session: AsyncSession, principal: Principal, agent_id: str, version: int
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: str,
+    version: int,
+    *,
+    allow_testing: bool,
 ) -> Agent:
     """Make an old version current again, as a new version (history is never rewritten)."""
     agent = await get_agent(session, principal.workspace_id, agent_id)
@@ -154,7 +211,11 @@ async def restore_version(
     if snapshot is None:
         raise NotFound("agent version", str(version))
     config = await _checked(
-        session, principal.workspace_id, AgentConfig.model_validate(snapshot.config)
+        session,
+        principal,
+        AgentConfig.model_validate(snapshot.config),
+        config_of(agent),
+        allow_testing=allow_testing,
     )
     await _check_flow_departments(session, agent, config)
     agent.version += 1

@@ -14,7 +14,9 @@ from switchboard.agents.schema import (
 )
 from switchboard.api.deps import Developer, PageDep, ServicesDep, SessionDep, Viewer
 from switchboard.api.schemas import ListResponse
+from switchboard.config import Environment
 from switchboard.db.models import Agent
+from switchboard.services import Services
 
 router = APIRouter(prefix="/agents", tags=["agents"])
 
@@ -29,10 +31,23 @@ def agent_out(agent: Agent) -> AgentOut:
     )
 
 
+def testing_allowed(services: Services) -> bool:
+    """Test-only providers (the fakes) may be chosen everywhere but in production."""
+    return services.settings.environment is not Environment.PRODUCTION
+
+
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_agent(body: AgentConfig, session: SessionDep, principal: Developer) -> AgentOut:
-    """Create an agent; provider settings left out take the embedded defaults."""
-    return agent_out(await service.create_agent(session, principal, body))
+async def create_agent(
+    body: AgentConfig, session: SessionDep, principal: Developer, services: ServicesDep
+) -> AgentOut:
+    """Create an agent; provider settings left out take the embedded defaults.
+
+    A ``base_url`` for a provider the workspace holds credentials for needs an admin.
+    """
+    agent = await service.create_agent(
+        session, principal, body, allow_testing=testing_allowed(services)
+    )
+    return agent_out(agent)
 
 
 @router.get("")
@@ -60,8 +75,13 @@ async def update_agent(
     principal: Developer,
     services: ServicesDep,
 ) -> AgentOut:
-    """Change some fields; a real change makes a new version."""
-    agent = await service.update_agent(session, principal, agent_id, body)
+    """Change some fields; a real change makes a new version.
+
+    Pointing a provider the workspace holds credentials for at a new host needs an admin.
+    """
+    agent = await service.update_agent(
+        session, principal, agent_id, body, allow_testing=testing_allowed(services)
+    )
     await services.config_cache.invalidate(agent_id)
     return agent_out(agent)
 
@@ -95,8 +115,10 @@ async def list_versions(
 async def restore_version(
     agent_id: str, version: int, session: SessionDep, principal: Developer, services: ServicesDep
 ) -> AgentOut:
-    """Make an old version current again (recorded as a new version)."""
-    agent = await service.restore_version(session, principal, agent_id, version)
+    """Make an old version current again (recorded as a new version), checked as a change."""
+    agent = await service.restore_version(
+        session, principal, agent_id, version, allow_testing=testing_allowed(services)
+    )
     await services.config_cache.invalidate(agent_id)
     return agent_out(agent)
 

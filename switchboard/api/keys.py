@@ -1,4 +1,4 @@
-"""/api/v1/keys and /api/v1/workspace: who the caller is, its API keys and its tool policy."""
+"""/api/v1/keys and /api/v1/workspace: who the caller is, its API keys and its policy."""
 
 from __future__ import annotations
 
@@ -26,8 +26,10 @@ class WorkspaceOut(BaseModel):
     role: Role
     key_id: str
     allowed_private_hosts: list[str] = Field(
-        description="hosts webhook tools may reach even though they resolve to private addresses"
+        description="hosts webhook tools and provider endpoints may reach even though they"
+        " resolve to private addresses"
     )
+    max_concurrent_calls: int = Field(description="live calls the workspace may have at once")
 
 
 def workspace_out(workspace: Workspace, principal: Principal) -> WorkspaceOut:
@@ -37,6 +39,7 @@ def workspace_out(workspace: Workspace, principal: Principal) -> WorkspaceOut:
         role=principal.role,
         key_id=principal.key_id,
         allowed_private_hosts=workspace.allowed_private_hosts,
+        max_concurrent_calls=workspace.max_concurrent_calls,
     )
 
 
@@ -83,11 +86,12 @@ async def current_workspace(session: SessionDep, principal: Viewer) -> Workspace
 async def update_workspace(
     body: WorkspacePolicyPatch, session: SessionDep, principal: Admin
 ) -> WorkspaceOut:
-    """Set the private hosts (names or IPs) webhook tools may reach, e.g. a self-hosted backend."""
-    workspace = await tools.set_allowed_private_hosts(
-        session, principal.workspace_id, body.allowed_private_hosts
-    )
-    return workspace_out(workspace, principal)
+    """Change only the fields sent: the private hosts (admin) and the call limit (owner).
+
+    Private hosts are names or IPs that webhook tools and provider endpoints may reach
+    although they resolve privately, e.g. a self-hosted backend.
+    """
+    return workspace_out(await tools.update_workspace_policy(session, principal, body), principal)
 
 
 @router.post("/workspace/signing-secret")

@@ -58,8 +58,12 @@ async def get_tool(
 async def update_tool(
     tool_id: str, body: ToolPatch, session: SessionDep, principal: Developer, services: ServicesDep
 ) -> ToolOut:
-    """Change some fields; ``secret_headers``, when sent, replaces the whole set."""
-    tool = await service.update_tool(session, services.box, principal.workspace_id, tool_id, body)
+    """Change some fields; ``secret_headers``, when sent, replaces the whole set.
+
+    Moving a tool with stored secret headers to another host, without sending new ones,
+    needs an admin: the stored secrets would follow the URL.
+    """
+    tool = await service.update_tool(session, services.box, principal, tool_id, body)
     await _forget_runtime_configs(session, services, principal.workspace_id)
     return service.tool_out(tool, services.box)
 

@@ -26,10 +26,13 @@ class Principal:
     key_id: str
     role: Role
 
-    def require(self, role: Role) -> None:
+    def require(self, role: Role, *, field: str | None = None) -> None:
+        """Raise ``Forbidden`` (naming ``field``, when the role is needed for one) unless the
+        key's role is ``role`` or higher."""
         if not role_at_least(self.role, role):
             raise Forbidden(
-                f"this needs the {role.value} role or higher; the key is {self.role.value}"
+                f"this needs the {role.value} role or higher; the key is {self.role.value}",
+                field=field,
             )
 
 

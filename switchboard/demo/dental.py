@@ -20,8 +20,8 @@ from switchboard.auth.service import Principal
 from switchboard.crypto import SecretBox
 from switchboard.flows.schema import FlowDocument
 from switchboard.flows.service import save_flow
-from switchboard.tools.schema import ToolConfig
-from switchboard.tools.service import create_tool, get_workspace, set_allowed_private_hosts
+from switchboard.tools.schema import ToolConfig, WorkspacePolicyPatch
+from switchboard.tools.service import create_tool, get_workspace, update_workspace_policy
 
 DENTAL_NUMBER = "+15550101"
 FRONT_DESK_NUMBER = "+14158675309"  # a valid number; the simulator never dials it
@@ -114,11 +114,11 @@ async def seed_dental(
     host = httpx.URL(public_url).host
     workspace = await get_workspace(session, principal.workspace_id)
     if host not in workspace.allowed_private_hosts:
-        await set_allowed_private_hosts(
-            session, principal.workspace_id, [*workspace.allowed_private_hosts, host]
-        )
+        hosts = [*workspace.allowed_private_hosts, host]
+        policy = WorkspacePolicyPatch(allowed_private_hosts=hosts)
+        await update_workspace_policy(session, principal, policy)
     tool = ToolConfig.model_validate({**BOOK_TOOL, "url": f"{public_url}{BOOKING_PATH}"})
     await create_tool(session, box, principal.workspace_id, tool)
-    agent = await create_agent(session, principal, dental_agent())
+    agent = await create_agent(session, principal, dental_agent(), allow_testing=False)
     await save_flow(session, principal.workspace_id, agent.id, dental_flow())
     return agent.id

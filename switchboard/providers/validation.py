@@ -3,7 +3,8 @@
 A missing credential or an unknown voice fails here, with the field named,
 rather than when a caller is already on the line. Models and voices left
 out are filled in from the catalog, so a stored agent says exactly what it
-runs.
+runs. Test-only providers (the fakes) are refused where the server says so:
+in production.
 """
 
 from __future__ import annotations
@@ -28,11 +29,23 @@ def language_supported(spec: ProviderSpec, language: str) -> bool:
     return any(lang == language or lang.split("-")[0] == base for lang in spec.languages)
 
 
-def _resolve(kind: ProviderKind, settings: S, path: str, language: str, configured: set[str]) -> S:
+def _resolve(
+    kind: ProviderKind,
+    settings: S,
+    path: str,
+    language: str,
+    configured: set[str],
+    allow_testing: bool,
+) -> S:
     try:
         spec = get_spec(kind, settings.provider)
     except InvalidInput as exc:
         raise InvalidInput(exc.message, field=f"{path}.provider") from exc
+    if spec.testing and not allow_testing:
+        raise InvalidInput(
+            f"{spec.label} is for tests only; this server runs in production",
+            field=f"{path}.provider",
+        )
     updates: dict[str, object] = {}
     if settings.model is None:
         updates["model"] = spec.default_model
@@ -78,30 +91,36 @@ def _resolve(kind: ProviderKind, settings: S, path: str, language: str, configur
     return settings.model_copy(update=updates)
 
 
-def resolve_providers(config: AgentConfig, configured: set[str]) -> AgentConfig:
+def resolve_providers(
+    config: AgentConfig, configured: set[str], *, allow_testing: bool
+) -> AgentConfig:
     """Validate every provider choice (primary and fallbacks) and fill in defaults.
 
-    ``configured`` is the set of provider ids the workspace has credentials for.
+    ``configured`` is the set of provider ids the workspace has credentials for;
+    ``allow_testing`` is false in production, where the fake providers are refused.
     """
-    lang = config.language
+
+    def resolve(kind: ProviderKind, settings: S, path: str) -> S:
+        return _resolve(kind, settings, path, config.language, configured, allow_testing)
+
     fallbacks = config.fallbacks
     return config.model_copy(
         update={
-            "stt": _resolve(ProviderKind.STT, config.stt, "stt", lang, configured),
-            "llm": _resolve(ProviderKind.LLM, config.llm, "llm", lang, configured),
-            "tts": _resolve(ProviderKind.TTS, config.tts, "tts", lang, configured),
+            "stt": resolve(ProviderKind.STT, config.stt, "stt"),
+            "llm": resolve(ProviderKind.LLM, config.llm, "llm"),
+            "tts": resolve(ProviderKind.TTS, config.tts, "tts"),
             "fallbacks": fallbacks.model_copy(
                 update={
                     "stt": [
-                        _resolve(ProviderKind.STT, s, f"fallbacks.stt.{i}", lang, configured)
+                        resolve(ProviderKind.STT, s, f"fallbacks.stt.{i}")
                         for i, s in enumerate(fallbacks.stt)
                     ],
                     "llm": [
-                        _resolve(ProviderKind.LLM, s, f"fallbacks.llm.{i}", lang, configured)
+                        resolve(ProviderKind.LLM, s, f"fallbacks.llm.{i}")
                         for i, s in enumerate(fallbacks.llm)
                     ],
                     "tts": [
-                        _resolve(ProviderKind.TTS, s, f"fallbacks.tts.{i}", lang, configured)
+                        resolve(ProviderKind.TTS, s, f"fallbacks.tts.{i}")
                         for i, s in enumerate(fallbacks.tts)
                     ],
                 }

@@ -1,9 +1,11 @@
-"""Which addresses a webhook tool may reach, and pinning the one that was checked.
+"""Which addresses a webhook tool or a provider endpoint may reach, and pinning the one checked.
 
-A customer's webhook URL is untrusted input that our server will fetch, so a
-URL that leads to our own network (loopback, private ranges, the cloud metadata
-endpoint) is refused. The host is resolved once and the request then goes to
-that exact address: a second lookup could answer differently (DNS rebinding).
+A customer's URL is untrusted input that our server will fetch, so a URL that
+leads to our own network (loopback, private ranges, the cloud metadata
+endpoint) is refused. A workspace admin may open named private hosts, but never
+link-local or cloud-metadata addresses: those hand out the server's own
+credentials. The host is resolved once and the request then goes to that exact
+address: a second lookup could answer differently (DNS rebinding).
 """
 
 from __future__ import annotations
@@ -39,6 +41,24 @@ _V4_BLOCKED: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
         ("240.0.0.0/4", "a reserved address"),
     )
 )
+# No allow-list opens these: link-local (where every cloud serves instance metadata) and the
+# metadata addresses outside it.
+_NEVER_ALLOWED: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = (
+    ipaddress.IPv4Network("169.254.0.0/16"),
+    ipaddress.IPv4Network("100.100.100.200/32"),  # Alibaba Cloud metadata
+    ipaddress.IPv6Network("fe80::/10"),
+    ipaddress.IPv6Network("fd00:ec2::254/128"),  # AWS metadata over IPv6
+)
+METADATA_HOSTNAMES = frozenset(
+    {
+        "metadata",
+        "metadata.google.internal",
+        "metadata.goog",
+        "instance-data",
+        "instance-data.ec2.internal",
+    }
+)
+"""Names that lead to a cloud's instance metadata service; no allow-list accepts them."""
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 _UNIQUE_LOCAL = ipaddress.IPv6Network("fc00::/7")
@@ -71,6 +91,15 @@ def blocked_reason(address: IPAddress) -> str | None:
     if address.is_private or not address.is_global:
         return "a non-public address"
     return None
+
+
+def never_allowed(address: IPAddress) -> bool:
+    """Whether ``address`` is link-local or a cloud metadata address, however it is written."""
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = embedded_ipv4(address)
+        if embedded is not None:
+            return never_allowed(embedded)
+    return any(address in network for network in _NEVER_ALLOWED)
 
 
 def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -109,14 +138,25 @@ class AddressPolicy:
                 names.add(value)
         return cls(frozenset(names), frozenset(addresses))
 
-    def check(self, host: str, address: IPAddress) -> None:
-        """Raise InvalidInput unless ``address`` is public or explicitly allowed."""
+    def check(self, host: str, address: IPAddress, *, field: str = "url") -> None:
+        """Raise InvalidInput naming ``field`` unless ``address`` is public or allowed.
+
+        Link-local and metadata addresses are refused whatever the workspace stored.
+        """
         why = blocked_reason(address)
-        if why is None or host in self.hostnames or address in self.addresses:
+        if why is None:
+            return
+        floor = never_allowed(address)
+        if not floor and (host in self.hostnames or address in self.addresses):
             return
         embedded = embedded_ipv4(address) if isinstance(address, ipaddress.IPv6Address) else None
         shown = f"{embedded} (inside {address})" if embedded is not None else str(address)
-        raise InvalidInput(f"{host} resolves to {why} {shown}", field="url")
+        rule = (
+            ", which no workspace may allow"
+            if floor
+            else "; a workspace admin may add the host to allowed_private_hosts"
+        )
+        raise InvalidInput(f"{host} resolves to {why} {shown}{rule}", field=field)
 
 
 @dataclass(frozen=True)
@@ -147,25 +187,43 @@ def parse_url(raw: str | httpx.URL) -> httpx.URL:
     return url
 
 
-async def pin_target(url: httpx.URL, policy: AddressPolicy, resolver: Resolver) -> PinnedTarget:
-    """Resolve ``url``'s host once, check every address, and pin the first."""
-    url = parse_url(url)
-    host = _normalise_host(url.raw_host.decode("ascii"))
-    port = url.port or (443 if url.scheme == "https" else 80)
+def url_host(url: httpx.URL) -> str:
+    """The host as the policy compares it: lowercased, no brackets, no trailing dot."""
+    return _normalise_host(url.raw_host.decode("ascii"))
+
+
+def url_port(url: httpx.URL) -> int:
+    """The port a connection goes to: the URL's own, else its scheme's default."""
+    return url.port or (443 if url.scheme in ("https", "wss") else 80)
+
+
+async def checked_addresses(
+    url: httpx.URL, policy: AddressPolicy, resolver: Resolver, *, field: str = "url"
+) -> list[IPAddress]:
+    """Resolve ``url``'s host once (an IP literal is its own answer) and check every address."""
+    host = url_host(url)
     literal = _as_ip(host)
     if literal is not None:
         addresses: list[IPAddress] = [literal]
     else:
         try:
-            resolved = await resolver(host, port)
+            resolved = await resolver(host, url_port(url))
         except OSError as exc:
-            raise InvalidInput(f"{host} does not resolve: {exc}", field="url") from exc
+            raise InvalidInput(f"{host} does not resolve: {exc}", field=field) from exc
         addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in resolved]
         if not addresses:
-            raise InvalidInput(f"{host} does not resolve", field="url")
+            raise InvalidInput(f"{host} does not resolve", field=field)
     for address in addresses:
-        policy.check(host, address)
-    chosen = addresses[0]
+        policy.check(host, address, field=field)
+    return addresses
+
+
+async def pin_target(url: httpx.URL, policy: AddressPolicy, resolver: Resolver) -> PinnedTarget:
+    """Resolve ``url``'s host once, check every address, and pin the first."""
+    url = parse_url(url)
+    host = url_host(url)
+    chosen = (await checked_addresses(url, policy, resolver))[0]
+    literal = _as_ip(host)
     return PinnedTarget(
         url=url,
         connect_url=url.copy_with(host=str(chosen)),

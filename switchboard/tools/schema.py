@@ -1,4 +1,4 @@
-"""What the API accepts for a webhook tool and for a workspace's tool policy.
+"""What the API accepts for a webhook tool and for a workspace's policy.
 
 A tool is shown to an LLM as a function (``name``, ``description``,
 ``parameters``) and runs as an HTTP request, so every field is checked
@@ -21,13 +21,14 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from switchboard.errors import InvalidInput
 from switchboard.flows.schema import BUILTIN_FUNCTIONS, FunctionName
 from switchboard.schema_base import ParametersSchema, empty_parameters
-from switchboard.tools.addresses import parse_url
+from switchboard.tools.addresses import METADATA_HOSTNAMES, never_allowed, parse_url
 from switchboard.tools.safe_http import ALLOWED_METHODS, SIGNATURE_HEADER, check_headers
 
 DEFAULT_WAIT_MESSAGE = "One moment while I check that."
 MAX_HEADERS = 50
 MAX_HEADER_VALUE_CHARS = 4096
 MAX_ALLOWED_PRIVATE_HOSTS = 50
+MAX_WORKSPACE_CALLS = 10_000
 
 
 def _checked_headers(value: dict[str, str]) -> dict[str, str]:
@@ -164,14 +165,54 @@ def normalise_private_host(entry: str) -> str:
     return value
 
 
+def allowable_private_host(value: str) -> str:
+    """Refuse what no workspace may open: link-local and cloud-metadata hosts."""
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        if value in METADATA_HOSTNAMES:
+            raise ValueError(
+                f"{value!r} is a cloud metadata service; it cannot be allowed"
+            ) from None
+        return value
+    if never_allowed(address):
+        raise ValueError(
+            f"{value!r} is link-local or a cloud metadata address; it cannot be allowed"
+        )
+    return value
+
+
+PrivateHost = Annotated[
+    str, AfterValidator(normalise_private_host), AfterValidator(allowable_private_host)
+]
+
+
 class WorkspacePolicyPatch(BaseModel):
+    """Only the fields sent change; a field may be left out but not set to null."""
+
     model_config = ConfigDict(extra="forbid")
 
-    allowed_private_hosts: list[Annotated[str, AfterValidator(normalise_private_host)]] = Field(
+    allowed_private_hosts: list[PrivateHost] | None = Field(
+        default=None,
         max_length=MAX_ALLOWED_PRIVATE_HOSTS,
-        description="hosts webhook tools may reach even though they resolve to private addresses",
+        description="hosts webhook tools and provider endpoints may reach even though they"
+        " resolve to private addresses (never link-local or cloud metadata)",
         examples=[["tools.internal", "10.0.0.5"]],
     )
+    max_concurrent_calls: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_WORKSPACE_CALLS,
+        strict=True,
+        description="live calls the workspace may have at once (owner only)",
+    )
+
+    @field_validator("allowed_private_hosts", "max_concurrent_calls")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("leave the field out to keep it; it cannot be null")
+        return value
 
     @field_validator("allowed_private_hosts")
     @classmethod

@@ -1,25 +1,31 @@
-"""Creating, changing and deleting webhook tools, and a workspace's tool policy.
+"""Creating, changing and deleting webhook tools, and a workspace's policy.
 
 Secret header values are sealed with the workspace's :class:`SecretBox` the
 moment they arrive and opened only to re-check a merged update; responses
-carry their names alone. A tool that an agent or a flow node still uses
-cannot be deleted, so a call never finds a reference to nothing.
+carry their names alone. Sending stored secrets to a new host is an admin's
+decision. A tool that an agent or a flow node still uses cannot be deleted,
+so a call never finds a reference to nothing.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard.auth.service import Principal
 from switchboard.crypto import SecretBox
-from switchboard.db.models import Agent, FlowNode, Tool, Workspace
+from switchboard.db.models import Agent, FlowNode, Role, Tool, Workspace
 from switchboard.db.owned import get_owned, page_owned
-from switchboard.errors import Conflict, InvalidInput, NotFound
+from switchboard.errors import Conflict, Forbidden, InvalidInput, NotFound
+from switchboard.tools.addresses import parse_url, url_host
 from switchboard.tools.loading import rotate_signing_secret
-from switchboard.tools.schema import ToolConfig, ToolOut, ToolPatch
+from switchboard.tools.schema import ToolConfig, ToolOut, ToolPatch, WorkspacePolicyPatch
+
+log = logging.getLogger(__name__)
 
 REFERENCE_FIELDS = ("tool_ids", "pre_call_tool_ids")
 
@@ -92,14 +98,31 @@ async def create_tool(
     return await _save(session, box, Tool(workspace_id=workspace_id), config)
 
 
+def _check_secrets_stay(principal: Principal, old_url: str, new_url: str) -> None:
+    """Stored secret headers go wherever the tool points: moving them is an admin's call."""
+    if url_host(parse_url(new_url)) == url_host(parse_url(old_url)):
+        return
+    try:
+        principal.require(Role.ADMIN, field="url")
+    except Forbidden as exc:
+        raise Forbidden(
+            "the tool's stored secret headers would go to a new host: an admin must make this"
+            " change, or send secret_headers along with the new url",
+            field="url",
+        ) from exc
+
+
 async def update_tool(
-    session: AsyncSession, box: SecretBox, workspace_id: str, tool_id: str, patch: ToolPatch
+    session: AsyncSession, box: SecretBox, principal: Principal, tool_id: str, patch: ToolPatch
 ) -> Tool:
     """Apply the fields sent and check the result as a whole (old secrets included)."""
-    tool = await get_tool(session, workspace_id, tool_id)
+    tool = await get_tool(session, principal.workspace_id, tool_id)
     current: dict[str, Any] = {name: getattr(tool, name) for name in ToolConfig.model_fields}
     current["secret_headers"] = box.open(tool.secret_headers)
-    config = ToolConfig.model_validate({**current, **patch.model_dump(exclude_unset=True)})
+    changes = patch.model_dump(exclude_unset=True)
+    config = ToolConfig.model_validate({**current, **changes})
+    if current["secret_headers"] and "secret_headers" not in changes:
+        _check_secrets_stay(principal, tool.url, config.url)
     return await _save(session, box, tool, config)
 
 
@@ -142,14 +165,28 @@ async def get_workspace(session: AsyncSession, workspace_id: str) -> Workspace:
     return workspace
 
 
-async def set_allowed_private_hosts(
-    session: AsyncSession, workspace_id: str, hosts: list[str]
+async def update_workspace_policy(
+    session: AsyncSession, principal: Principal, patch: WorkspacePolicyPatch
 ) -> Workspace:
-    """Replace the hosts webhook tools may reach on private addresses (checked per call)."""
-    workspace = await get_workspace(session, workspace_id)
-    workspace.allowed_private_hosts = hosts
+    """Apply the policy fields sent; the call limit is the owner's, and each change is logged."""
+    changes = patch.model_dump(exclude_unset=True)
+    if "max_concurrent_calls" in changes:
+        principal.require(Role.OWNER, field="max_concurrent_calls")
+    workspace = await get_workspace(session, principal.workspace_id)
+    actor = f"key {principal.key_id} ({principal.role.value})"
+    _apply(workspace, changes, actor)
     await session.commit()
     return workspace
+
+
+def _apply(workspace: Workspace, changes: dict[str, Any], actor: str) -> None:
+    """Set each changed policy field and leave one audit line per change."""
+    for name, value in changes.items():
+        old = getattr(workspace, name)
+        if old == value:
+            continue
+        setattr(workspace, name, value)
+        log.info("workspace %s: %s changed by %s: %r -> %r", workspace.id, name, actor, old, value)
 
 
 async def new_signing_secret(session: AsyncSession, box: SecretBox, workspace_id: str) -> str:

@@ -70,7 +70,7 @@ class LiveServer:
         )
         async with self.services.sessions() as session:
             principal = Principal(workspace_id=self.workspace_id, key_id="test", role=Role.OWNER)
-            agent = await create_agent(session, principal, config)
+            agent = await create_agent(session, principal, config, allow_testing=True)
             session.add(
                 PhoneNumber(
                     workspace_id=self.workspace_id,

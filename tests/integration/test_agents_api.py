@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 
 from switchboard.agents.schema import MAX_PROMPT_CHARS
-from switchboard.db.models import Agent, AgentVersion
+from switchboard.app import create_app
+from switchboard.config import Environment, Settings
+from switchboard.db.models import Agent, AgentVersion, Role
 from switchboard.services import Services
 from tests.conftest import Tenant
 
@@ -253,3 +257,202 @@ async def test_a_department_the_flow_transfers_to_cannot_be_removed(
     assert (await client.get(url, headers=tenant.auth())).json()["transfer_destinations"] == [
         {**desk, "description": ""}
     ]
+
+
+# --- stored provider keys stay where their owner sent them ------------------------------
+
+
+async def put_key(client: httpx.AsyncClient, tenant: Tenant, provider: str) -> None:
+    stored = await client.put(
+        f"/api/v1/providers/{provider}/credentials", json={"api_key": "k-1"}, headers=tenant.auth()
+    )
+    assert stored.status_code == 204, stored.text
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"llm": {"provider": "openai", "base_url": "https://evil.example/v1"}}, "llm.base_url"),
+        ({"stt": {"provider": "openai", "base_url": "https://evil.example/"}}, "stt.base_url"),
+        (
+            {"fallbacks": {"llm": [{"provider": "openai", "base_url": "https://evil.example/"}]}},
+            "fallbacks.llm.0.base_url",
+        ),
+    ],
+)
+async def test_a_developer_cannot_create_an_agent_sending_a_stored_key_elsewhere(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    services: Services,
+    fields: dict[str, Any],
+    field: str,
+) -> None:
+    await put_key(client, tenant, "openai")
+    body = {**MINIMAL, **fields}
+    refused = await client.post("/api/v1/agents", json=body, headers=tenant.auth(Role.DEVELOPER))
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["field"] == field
+    assert await count_agents(services) == 0
+    allowed = await client.post("/api/v1/agents", json=body, headers=tenant.auth(Role.ADMIN))
+    assert allowed.status_code == 201, allowed.text
+
+
+async def test_moving_a_credentialed_provider_to_a_new_host_is_an_admin_action(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    await put_key(client, tenant, "openai")
+    regional = {"provider": "openai", "base_url": "https://eu.openai.example/v1"}
+    agent = await create(client, tenant, llm=regional)  # the owner: version 1
+    url = f"/api/v1/agents/{agent['id']}"
+    developer = tenant.auth(Role.DEVELOPER)
+
+    moved = await client.patch(
+        url, json={"llm": {**regional, "base_url": "https://evil.example/v1"}}, headers=developer
+    )
+    assert moved.status_code == 403, moved.text
+    assert moved.json()["field"] == "llm.base_url"
+    assert (await client.get(url, headers=developer)).json() == agent
+
+    for change in (
+        {"greeting": "Hi there"},  # anything else stays a developer action
+        {"llm": {**regional, "base_url": "https://EU.openai.example/v2", "temperature": 1}},
+        {"llm": {"provider": "openai"}},  # back to the provider's own endpoint
+    ):
+        changed = await client.patch(url, json=change, headers=developer)
+        assert changed.status_code == 200, (change, changed.text)
+
+    restored = await client.post(f"{url}/versions/1/restore", headers=developer)
+    assert restored.status_code == 403, restored.text
+    assert restored.json()["field"] == "llm.base_url"
+    admin = await client.post(f"{url}/versions/1/restore", headers=tenant.auth(Role.ADMIN))
+    assert admin.status_code == 200, admin.text
+    assert admin.json()["llm"]["base_url"] == regional["base_url"]
+
+
+async def test_a_provider_without_stored_keys_may_be_pointed_anywhere_public(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    own = {"provider": "openai_compatible", "base_url": "https://llm.example/v1"}
+    created = await client.post(
+        "/api/v1/agents", json={**MINIMAL, "llm": own}, headers=tenant.auth(Role.DEVELOPER)
+    )
+    assert created.status_code == 201, created.text
+
+
+async def assert_creation_refused(
+    http: httpx.AsyncClient, tenant: Tenant, services: Services, fields: dict[str, Any], field: str
+) -> None:
+    """Creating an agent with ``fields`` is a 422 naming ``field``, and stores nothing."""
+    refused = await http.post("/api/v1/agents", json={**MINIMAL, **fields}, headers=tenant.auth())
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == field
+    assert await count_agents(services) == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        (
+            {"llm": {"provider": "openai_compatible", "base_url": "http://127.0.0.1:11434/v1"}},
+            "llm.base_url",
+        ),
+        (
+            {"llm": {"provider": "openai_compatible", "base_url": "http://localhost:11434/v1"}},
+            "llm.base_url",
+        ),
+        ({"tts": {"base_url": "http://[::1]:5000/"}}, "tts.base_url"),
+        ({"stt": {"base_url": "ws://10.0.0.5/listen"}}, "stt.base_url"),
+        (
+            {"fallbacks": {"llm": [{"base_url": "http://169.254.169.254/"}]}},
+            "fallbacks.llm.0.base_url",
+        ),
+    ],
+)
+async def test_a_private_provider_endpoint_needs_the_workspace_policy(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    services: Services,
+    fields: dict[str, Any],
+    field: str,
+) -> None:
+    await assert_creation_refused(client, tenant, services, fields, field)
+    agent = await create(client, tenant)
+    patched = await client.patch(
+        f"/api/v1/agents/{agent['id']}", json=fields, headers=tenant.auth()
+    )
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["field"] == field
+
+
+async def test_allowed_private_hosts_open_provider_endpoints_but_not_link_local(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    allowed = await client.patch(
+        "/api/v1/workspace",
+        json={"allowed_private_hosts": ["localhost", "10.0.0.5"]},
+        headers=tenant.auth(),
+    )
+    assert allowed.status_code == 200, allowed.text
+    await create(
+        client,
+        tenant,
+        llm={"provider": "openai_compatible", "base_url": "http://localhost:11434/v1"},
+        stt={"base_url": "ws://10.0.0.5/listen"},
+    )
+    refused = await client.post(
+        "/api/v1/agents",
+        json={**MINIMAL, "name": "Other", "tts": {"base_url": "http://169.254.169.254/"}},
+        headers=tenant.auth(),
+    )
+    assert refused.status_code == 422
+    assert refused.json()["field"] == "tts.base_url"
+
+
+# --- test-only providers stay out of production -----------------------------------------
+
+FAKE_STT = {"provider": "fake", "options": {"transcripts": ["hello"]}}
+
+
+@pytest.fixture
+async def production(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """A production server on the same database as ``client`` (same keys, same agents)."""
+    application = create_app(settings.model_copy(update={"environment": Environment.PRODUCTION}))
+    async with LifespanManager(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://prod") as http:
+            yield http
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"stt": FAKE_STT}, "stt.provider"),
+        ({"llm": {"provider": "fake"}}, "llm.provider"),
+        (
+            {"fallbacks": {"tts": [{"provider": "piper"}, {"provider": "fake"}]}},
+            "fallbacks.tts.1.provider",
+        ),
+    ],
+)
+async def test_testing_providers_are_refused_in_production(
+    client: httpx.AsyncClient,
+    production: httpx.AsyncClient,
+    tenant: Tenant,
+    services: Services,
+    fields: dict[str, Any],
+    field: str,
+) -> None:
+    await assert_creation_refused(production, tenant, services, fields, field)
+
+    agent = await create(client, tenant, **fields)  # development allows them
+    url = f"/api/v1/agents/{agent['id']}"
+    plain = {"stt": {}, "llm": {}, "tts": {}, "fallbacks": {}}
+    assert (await client.patch(url, json=plain, headers=tenant.auth())).status_code == 200
+    restored = await production.post(f"{url}/versions/1/restore", headers=tenant.auth())
+    assert restored.status_code == 422, restored.text
+    assert restored.json()["field"] == field
+    patched = await production.patch(url, json=fields, headers=tenant.auth())
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["field"] == field
+    changed = await production.patch(url, json={"greeting": "Hi"}, headers=tenant.auth())
+    assert changed.status_code == 200, changed.text

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from switchboard.db.models import ProviderCredential
+from switchboard.db.models import ProviderCredential, Role
 from switchboard.services import Services
 from tests.conftest import Tenant
 from tests.integration.test_agents_api import MINIMAL
@@ -136,6 +136,13 @@ async def test_a_speaker_of_another_language_can_pick_providers_that_speak_it(
 async def test_openai_compatible_endpoint_needs_no_credentials(
     client: httpx.AsyncClient, tenant: Tenant
 ) -> None:
+    # A server on this machine is a private address: the workspace must allow it first.
+    allowed = await client.patch(
+        "/api/v1/workspace",
+        json={"allowed_private_hosts": ["127.0.0.1"]},
+        headers=tenant.auth(Role.ADMIN),
+    )
+    assert allowed.status_code == 200, allowed.text
     response = await save(
         client,
         tenant,

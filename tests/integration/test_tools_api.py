@@ -367,3 +367,93 @@ async def test_calls_starting_together_create_one_signing_secret(
     async with services.sessions() as session:
         policy = await load_tool_policy(session, services.box, tenant.workspace_id)
     assert policy.signing_secret == secrets[0]
+
+
+# --- stored secret headers stay with the host they were given for -----------------------
+
+
+async def test_moving_a_tool_with_secret_headers_to_another_host_is_an_admin_action(
+    client: httpx.AsyncClient, tenant: Tenant, services: Services
+) -> None:
+    tool = await create_tool(client, tenant, secret_headers={"Authorization": f"Bearer {SECRET}"})
+    url = f"/api/v1/tools/{tool['id']}"
+    developer = tenant.auth(Role.DEVELOPER)
+    moved = await client.patch(url, json={"url": "https://evil.example/hook"}, headers=developer)
+    assert moved.status_code == 403, moved.text
+    assert moved.json()["field"] == "url"
+    assert (await client.get(url, headers=developer)).json() == tool
+
+    same_host = await client.patch(
+        url, json={"url": "https://API.example.com/v2/availability"}, headers=developer
+    )
+    assert same_host.status_code == 200, same_host.text
+    with_new_secrets = await client.patch(
+        url,
+        json={"url": "https://other.example/hook", "secret_headers": {"X-Key": "new"}},
+        headers=developer,
+    )
+    assert with_new_secrets.status_code == 200, with_new_secrets.text
+    admin = await client.patch(
+        url, json={"url": "https://third.example/hook"}, headers=tenant.auth(Role.ADMIN)
+    )
+    assert admin.status_code == 200, admin.text
+    async with services.sessions() as session:
+        row = await session.scalar(select(Tool).where(Tool.id == tool["id"]))
+        assert row is not None
+        assert services.box.open(row.secret_headers) == {"X-Key": "new"}
+
+
+async def test_a_tool_without_secret_headers_may_move_anywhere(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    tool = await create_tool(client, tenant, headers={"X-Api-Version": "2"})
+    moved = await client.patch(
+        f"/api/v1/tools/{tool['id']}",
+        json={"url": "https://elsewhere.example/hook"},
+        headers=tenant.auth(Role.DEVELOPER),
+    )
+    assert moved.status_code == 200, moved.text
+
+
+@pytest.mark.parametrize(
+    ("schema", "reason"),
+    [
+        ({"day": {"$ref": "https://schemas.example/day.json"}}, "properties.day.$ref"),
+        ({"day": {"$ref": "day.json#/$defs/day"}}, "properties.day.$ref"),
+        ({"day": {"$dynamicRef": "http://169.254.169.254/latest"}}, "properties.day.$dynamicRef"),
+        ({"day": {"$recursiveRef": "urn:example:day"}}, "properties.day.$recursiveRef"),
+        ({"day": {"type": "string", "pattern": "^(?=mon)\\w+$"}}, "properties.day.pattern"),
+        ({"day": {"type": "object", "patternProperties": {"(a)\\1": {}}}}, "patternProperties"),
+        (
+            {"day": {"patternProperties": {"^x": {}}, "unevaluatedProperties": False}},
+            "unevaluatedProperties cannot be used with patternProperties",
+        ),
+    ],
+)
+async def test_a_parameter_schema_that_could_fetch_or_backtrack_is_refused(
+    client: httpx.AsyncClient, tenant: Tenant, schema: dict[str, Any], reason: str
+) -> None:
+    parameters = {"type": "object", "properties": schema}
+    response = await post_tool(client, tenant, parameters=parameters)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "parameters"
+    assert reason in response.json()["detail"]
+    tool = await create_tool(client, tenant)
+    patched = await client.patch(
+        f"/api/v1/tools/{tool['id']}", json={"parameters": parameters}, headers=tenant.auth()
+    )
+    assert patched.status_code == 422, patched.text
+    assert patched.json()["field"] == "parameters"
+
+
+async def test_local_references_and_linear_patterns_are_accepted(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    parameters = {
+        "type": "object",
+        "$defs": {"day": {"type": "string", "pattern": "^(mon|tue)\\w*$"}},
+        "properties": {"day": {"$ref": "#/$defs/day"}},
+        "patternProperties": {"^x-[a-z]+$": {"type": "string"}},
+    }
+    tool = await create_tool(client, tenant, parameters=parameters)
+    assert tool["parameters"] == parameters
