@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from switchboard import __version__
+from switchboard import __version__, log_redaction
 from switchboard.api import api_router, problems
+from switchboard.api.body_limit import BodyLimit
 from switchboard.calls.sweeper import run_sweeper
 from switchboard.config import Settings
 from switchboard.demo.booking import create_booking_router
 from switchboard.services import Services
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 1_000_000
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,14 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["*"],
         )
 
-    @app.middleware("http")
-    async def limit_body_size(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return problems.problem(413, f"request body over {MAX_BODY_BYTES} bytes", field="body")
-        return await call_next(request)
+    app.add_middleware(BodyLimit)
+    log_redaction.install()
 
     @app.get("/health", tags=["health"])
     async def health() -> dict[str, str]:
@@ -76,15 +69,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api_router)
-    # The demo receptionist's appointment book (its webhook tool calls back into us).
-    app.include_router(create_booking_router())
     # Imported here: the call runtime pulls in Pipecat, which the API alone does not need.
     from switchboard.telephony.routes import router as telephony_router
-    from switchboard.telephony.simulator_api import CarrierSimulator, create_simulator_router
 
     app.include_router(telephony_router)
-    simulator_http = httpx.AsyncClient(timeout=10)
-    simulator = CarrierSimulator(simulator_http)
-    app.state.simulator = simulator
-    app.include_router(create_simulator_router(simulator_http, simulator=simulator))
+    if settings.simulator_enabled:
+        _mount_development_tools(app, settings)
     return app
+
+
+def _mount_development_tools(app: FastAPI, settings: Settings) -> None:
+    """The simulator's fake carrier API and the demo receptionist's appointment book (its
+    webhook tool calls back into us): unsigned conveniences that production never serves."""
+    from switchboard.telephony.simulator_api import CarrierSimulator, create_simulator_router
+
+    app.include_router(create_booking_router())
+    simulator = CarrierSimulator(
+        httpx.AsyncClient(timeout=10), callback_origin=settings.resolved_public_url
+    )
+    app.state.simulator = simulator
+    app.include_router(create_simulator_router(simulator))

@@ -16,6 +16,7 @@ import uvicorn
 from rich.console import Console
 from rich.panel import Panel
 
+from switchboard.api.body_limit import MAX_WEBSOCKET_MESSAGE_BYTES
 from switchboard.auth.service import create_api_key, get_or_create_workspace
 from switchboard.config import Settings, generate_secret_key
 from switchboard.db import migrate as migrations
@@ -51,16 +52,26 @@ async def _prepare(settings: Settings) -> None:
     services = await Services.open(settings)
     try:
         async with services.sessions() as session:
-            seeded = await seed_if_empty(session, services.box, settings.resolved_public_url)
+            seeded = await seed_if_empty(
+                session,
+                services.box,
+                settings.resolved_public_url,
+                demo=settings.simulator_enabled,
+            )
     finally:
         await services.close()
     if seeded is not None:
+        demo = (
+            f"demo agent [cyan]{seeded.agent_id}[/] on simulator number [cyan]{DEMO_NUMBER}[/];"
+            f" the dental receptionist flow [cyan]{seeded.dental_agent_id}[/] on"
+            f" [cyan]{DENTAL_NUMBER}[/]."
+            if seeded.agent_id
+            else "no demo agents (the simulator is off)."
+        )
         console.print(
             Panel.fit(
                 f"[bold]Owner API key[/] (shown once, keep it):\n\n{seeded.owner_key}\n\n"
-                f"Workspace [cyan]default[/], demo agent [cyan]{seeded.agent_id}[/] "
-                f"on simulator number [cyan]{DEMO_NUMBER}[/]; the dental receptionist flow "
-                f"[cyan]{seeded.dental_agent_id}[/] on [cyan]{DENTAL_NUMBER}[/].",
+                f"Workspace [cyan]default[/], {demo}",
                 title="First start",
             )
         )
@@ -82,7 +93,13 @@ def serve(
         f"Switchboard on [bold]{settings.resolved_public_url}[/]  "
         f"(API docs: {settings.resolved_public_url}/docs)"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        ws_max_size=MAX_WEBSOCKET_MESSAGE_BYTES,
+    )
 
 
 def _register_call_command() -> None:

@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     media_connect_timeout_seconds: float = Field(
         default=30, description="a ringing call whose media never connects fails after this"
     )
+    simulator: bool | None = Field(
+        default=None,
+        description=(
+            "the simulator carrier, its fake carrier API and the demo routes; by default they"
+            " exist in development only"
+        ),
+    )
     log_level: str = "INFO"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -92,6 +99,13 @@ class Settings(BaseSettings):
                     "SWITCHBOARD_SECRET_KEY is not a Fernet key (32 url-safe base64 bytes)"
                 ) from exc
         return self
+
+    @property
+    def simulator_enabled(self) -> bool:
+        """Development conveniences (unsigned simulator calls) exist only where asked for."""
+        if self.simulator is not None:
+            return self.simulator
+        return self.environment is Environment.DEVELOPMENT
 
     @property
     def resolved_database_url(self) -> str:

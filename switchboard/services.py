@@ -21,6 +21,7 @@ from switchboard.config import Settings
 from switchboard.crypto import SecretBox
 from switchboard.db import migrate
 from switchboard.db.engine import create_engine, create_sessionmaker, is_sqlite
+from switchboard.telephony.replays import ReplayGuard
 from switchboard.voice.slots import CallSlots
 
 
@@ -33,6 +34,7 @@ class Services:
     config_cache: RuntimeConfigCache
     redis: Redis | None
     slots: CallSlots
+    replays: ReplayGuard  # nonces of signed carrier webhooks, refused the second time
     http: httpx.AsyncClient  # carrier REST and webhooks
     simulator: Any = None  # the simulator carrier's REST API state (CarrierSimulator)
     local: Any = None  # LocalEngines, created on first call (loading it imports llama.cpp)
@@ -84,6 +86,7 @@ class Services:
             config_cache=cache,
             redis=redis,
             slots=CallSlots(server_limit=settings.max_concurrent_calls),
+            replays=ReplayGuard(sessions, redis),
             http=httpx.AsyncClient(timeout=httpx.Timeout(10.0)),
         )
 

@@ -7,9 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from switchboard.api.deps import Admin, PageDep, SessionDep, Viewer
+from switchboard.api.deps import Admin, PageDep, ServicesDep, SessionDep, Viewer
 from switchboard.api.schemas import ListResponse
 from switchboard.db.models import PhoneNumber
+from switchboard.errors import InvalidInput
 from switchboard.phone import to_e164
 from switchboard.telephony import numbers
 from switchboard.telephony.credentials import PSTN_CARRIERS, CarrierName
@@ -60,7 +61,11 @@ def number_out(row: PhoneNumber) -> NumberOut:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def create_number(body: NumberIn, session: SessionDep, principal: Admin) -> NumberOut:
+async def create_number(
+    body: NumberIn, session: SessionDep, principal: Admin, services: ServicesDep
+) -> NumberOut:
+    if body.carrier is CarrierName.SIMULATOR and not services.settings.simulator_enabled:
+        raise InvalidInput("the simulator carrier exists only in development", field="carrier")
     row = PhoneNumber(workspace_id=principal.workspace_id, **body.model_dump(mode="json"))
     return number_out(await numbers.save_number(session, row))
 

@@ -181,7 +181,8 @@ async def _run_call(
         poller = TranscriptPoller(http, printer)
         polling = asyncio.create_task(poller.run()) if key else None
         try:
-            report = await run_conversation(server, agent, rendered, settings, printer)
+            # The key also rides on the ringing webhook: dialling an agent by id needs it.
+            report = await run_conversation(server, agent, rendered, settings, printer, http)
         finally:
             if polling is not None:
                 polling.cancel()

@@ -19,6 +19,7 @@ from enum import StrEnum
 import httpx
 from pipecat.serializers.base_serializer import FrameSerializer
 
+from switchboard.errors import InvalidInput
 from switchboard.telephony.credentials import CarrierCredentials, CarrierName
 
 log = logging.getLogger(__name__)
@@ -67,12 +68,18 @@ class StatusUpdate:
 
 @dataclass(frozen=True)
 class StreamStart:
-    """What the carrier's media stream says about itself when it starts."""
+    """What the carrier's media stream says about itself when it starts.
+
+    ``encoding`` and ``sample_rate`` are as the message states them (the
+    carrier's default where it states none; 0 for a rate that is not a plain
+    number): ``Carrier.check_stream_format`` decides whether they are usable.
+    """
 
     stream_id: str
     carrier_call_id: str | None
     custom_parameters: Mapping[str, str] = field(default_factory=dict)
     sample_rate: int = 8000
+    encoding: str = "audio/x-mulaw"
 
 
 @dataclass(frozen=True)
@@ -84,10 +91,28 @@ class StartFields:
     custom_parameters: str
     media_format: str
     sample_rate: str
+    encoding: str
+
+
+MAX_RATE_DIGITS = 6
+
+
+def stated_rate(value: object, default: int) -> int:
+    """A sample rate as a carrier states it (a number or a numeric string); ``default`` when
+    absent, 0 when it is anything else (so it matches no supported format)."""
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    return int(text) if text.isdigit() and len(text) <= MAX_RATE_DIGITS else 0
 
 
 def stream_start_from(
-    message: Mapping[str, object], fields: StartFields, carrier: str
+    message: Mapping[str, object],
+    fields: StartFields,
+    carrier: str,
+    default_format: tuple[str, int],
 ) -> StreamStart | None:
     """A ``start`` message in our terms; None (logged when malformed) for anything else.
 
@@ -104,14 +129,16 @@ def stream_start_from(
     call_id = start.get(fields.call_id)
     custom = start.get(fields.custom_parameters)
     media_format = start.get(fields.media_format)
-    rate = media_format.get(fields.sample_rate) if isinstance(media_format, Mapping) else None
+    stated: Mapping[str, object] = media_format if isinstance(media_format, Mapping) else {}
+    encoding = stated.get(fields.encoding, default_format[0])
     return StreamStart(
         stream_id=stream_id,
         carrier_call_id=call_id if isinstance(call_id, str) else None,
         custom_parameters=(
             {str(k): str(v) for k, v in custom.items()} if isinstance(custom, Mapping) else {}
         ),
-        sample_rate=int(str(rate)) if str(rate).isdigit() else 8000,
+        sample_rate=stated_rate(stated.get(fields.sample_rate), default_format[1]),
+        encoding=encoding if isinstance(encoding, str) else "",
     )
 
 
@@ -138,6 +165,8 @@ class Carrier(ABC):
 
     name: CarrierName
     sample_rate: int = 8000
+    # The (encoding, sample rate) pairs this carrier really streams; anything else is refused.
+    stream_formats: frozenset[tuple[str, int]] = frozenset({("audio/x-mulaw", 8000)})
 
     def __init__(self, credentials: CarrierCredentials | None, http: httpx.AsyncClient) -> None:
         self.credentials = credentials
@@ -146,6 +175,11 @@ class Carrier(ABC):
     @abstractmethod
     def verify_webhook(self, request: WebhookRequest) -> None:
         """Raise ``switchboard.errors.Forbidden`` (saying why) unless the carrier signed it."""
+
+    def replay_nonce(self, request: WebhookRequest) -> str | None:
+        """The nonce a verified request's signature rests on, for carriers whose signatures
+        say nothing of time (each is then accepted once); None for the others."""
+        return None
 
     @abstractmethod
     def parse_inbound(self, request: WebhookRequest) -> InboundCall:
@@ -162,6 +196,20 @@ class Carrier(ABC):
     @abstractmethod
     def parse_stream_start(self, message: Mapping[str, object]) -> StreamStart | None:
         """The stream's identity from one decoded media message, or None if it is not the start."""
+
+    def check_stream_format(self, start: StreamStart) -> None:
+        """Raise ``InvalidInput`` unless the stream's encoding and rate are ones we expect.
+
+        A rate is not something to allocate resamplers and buffers for on a
+        stranger's word: only the formats the carrier documents get through.
+        """
+        if (start.encoding, start.sample_rate) not in self.stream_formats:
+            expected = ", ".join(f"{e} at {r} Hz" for e, r in sorted(self.stream_formats))
+            raise InvalidInput(
+                f"{self.name.value} streams {expected}, not {start.encoding[:40]!r}"
+                f" at {start.sample_rate} Hz",
+                field="start.media_format",
+            )
 
     @abstractmethod
     def serializer(self, start: StreamStart) -> FrameSerializer:

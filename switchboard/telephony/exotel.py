@@ -60,8 +60,11 @@ log = logging.getLogger(__name__)
 
 TOKEN_PARAMETER = "token"
 EXOTEL_START = StartFields(
-    "stream_sid", "call_sid", "custom_parameters", "media_format", "sample_rate"
+    "stream_sid", "call_sid", "custom_parameters", "media_format", "sample_rate", "encoding"
 )
+PCM16 = "audio/x-raw"
+# AgentStream's rates (the Voicebot applet's setting): raw 16-bit PCM at 8, 16 or 24 kHz.
+EXOTEL_FORMATS = frozenset({(PCM16, 8000), (PCM16, 16000), (PCM16, 24000)})
 MAX_STREAM_PARAMETERS = 3
 MAX_STREAM_PARAMETER_CHARS = 256
 
@@ -92,6 +95,7 @@ class ExotelCarrier(Carrier):
     """Exotel's Voicebot applet: PCM16 8 kHz over AgentStream."""
 
     name = CarrierName.EXOTEL
+    stream_formats = EXOTEL_FORMATS
 
     def __init__(
         self,
@@ -172,7 +176,7 @@ class ExotelCarrier(Carrier):
         return Markup(message, media_type="text/plain")
 
     def parse_stream_start(self, message: Mapping[str, object]) -> StreamStart | None:
-        return stream_start_from(message, EXOTEL_START, "exotel")
+        return stream_start_from(message, EXOTEL_START, "exotel", (PCM16, 8000))
 
     def serializer(self, start: StreamStart) -> RobustExotelSerializer:
         return RobustExotelSerializer(

@@ -12,6 +12,11 @@ dialled number's last digits, after SIP's status codes: ``...486`` busy,
 ``...408`` no answer, ``...500`` fails; any other number answers.
 State lives in memory in one ``CarrierSimulator``; ``GET /simulator/calls``
 shows everything that was asked, for tests.
+
+It exists only where the simulator is enabled (development), and even there it
+is no open proxy: it calls back only URLs on the server's own origin (a real
+carrier calls only the app that asked it), refusing any other with a 422, and
+it remembers at most ``MAX_CALLS`` calls, forgetting finished ones first.
 """
 
 from __future__ import annotations
@@ -28,9 +33,13 @@ import httpx
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
+from switchboard.errors import InvalidInput
+from switchboard.tools.addresses import parse_url
+
 log = logging.getLogger(__name__)
 
 Behaviour = Literal["answer", "busy", "no_answer", "fail"]
+MAX_CALLS = 1000
 BEHAVIOUR_BY_SUFFIX: dict[str, Behaviour] = {"486": "busy", "408": "no_answer", "500": "fail"}
 TERMINAL_STATUS: dict[Behaviour, str] = {
     "busy": "busy",
@@ -91,20 +100,46 @@ class SimulatedCall:
         }
 
 
-class CarrierSimulator:
-    """The calls the simulator was asked for, and the tasks that play their callees."""
+def same_origin(url: str, origin: str) -> bool:
+    """Whether ``url`` is an http(s) URL on exactly ``origin``'s scheme, host and port."""
+    try:
+        target, ours = parse_url(url), parse_url(origin)
+    except InvalidInput:
+        return False
+    return (target.scheme, target.host, target.port) == (ours.scheme, ours.host, ours.port)
 
-    def __init__(self, http: httpx.AsyncClient, *, ring_seconds: float = 0.5) -> None:
+
+class CarrierSimulator:
+    """The calls the simulator was asked for, and the tasks that play their callees.
+
+    ``callback_origin`` is the one origin it calls back (the server's public URL).
+    """
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        callback_origin: str,
+        ring_seconds: float = 0.5,
+        max_calls: int = MAX_CALLS,
+    ) -> None:
         self.http = http
+        self.callback_origin = callback_origin
         self.ring_seconds = ring_seconds
+        self.max_calls = max_calls
         self.calls: dict[str, SimulatedCall] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
     def place(self, body: PlaceCallBody) -> SimulatedCall:
+        for field_name in ("answer_url", "status_url"):
+            if not same_origin(getattr(body, field_name), self.callback_origin):
+                raise InvalidInput(
+                    f"the simulator calls back only {self.callback_origin}", field=field_name
+                )
         call = SimulatedCall(
             f"SIM{uuid.uuid4().hex}", body, body.behaviour or behaviour_for(body.to)
         )
-        self.calls[call.id] = call
+        self._remember(call)
         self._tasks[call.id] = asyncio.create_task(self._play(call), name=f"simulated-{call.id}")
         return call
 
@@ -115,7 +150,19 @@ class CarrierSimulator:
         body = PlaceCallBody.model_validate(
             {"to": to_number, "from": from_number, "answer_url": "-", "status_url": status_url}
         )
-        self.calls[call_sid] = SimulatedCall(call_sid, body, "answer", status="in-progress")
+        self._remember(SimulatedCall(call_sid, body, "answer", status="in-progress"))
+
+    def _remember(self, call: SimulatedCall) -> None:
+        """Keep ``call``, forgetting the oldest idle calls (no callee being played: finished,
+        or answered and left alone) beyond ``max_calls``; 503 if every call is busy."""
+        excess = len(self.calls) - self.max_calls + 1
+        if excess > 0:
+            idle = [c.id for c in self.calls.values() if c.id not in self._tasks]
+            for call_id in idle[:excess]:
+                del self.calls[call_id]
+        if len(self.calls) >= self.max_calls:
+            raise HTTPException(503, f"the simulator is playing {self.max_calls} calls already")
+        self.calls[call.id] = call
 
     async def hang_up(self, call: SimulatedCall) -> None:
         await self._stop(call)
@@ -202,11 +249,8 @@ class CarrierSimulator:
             log.warning("simulator: status %s of %s failed: %s", status, call.id, exc)
 
 
-def create_simulator_router(
-    http: httpx.AsyncClient, *, simulator: CarrierSimulator | None = None
-) -> APIRouter:
-    """The ``/simulator`` routes over one ``CarrierSimulator`` (a new one unless given)."""
-    state = simulator or CarrierSimulator(http)
+def create_simulator_router(state: CarrierSimulator) -> APIRouter:
+    """The ``/simulator`` routes over one ``CarrierSimulator``."""
     router = APIRouter(prefix="/simulator", tags=["simulator"])
 
     def find(call_id: str) -> SimulatedCall:

@@ -44,7 +44,6 @@ from switchboard.telephony.carrier_http import (
     path_segment,
     required_field,
     response_json,
-    webhook_fields,
 )
 from switchboard.telephony.credentials import CarrierCredentials, CarrierName, TwilioCredentials
 from switchboard.telephony.serializers import RobustTwilioSerializer
@@ -93,23 +92,35 @@ def dial_twiml(number: str) -> str:
     return str(response.to_xml(xml_declaration=False))
 
 
-TWILIO_START = StartFields("streamSid", "callSid", "customParameters", "mediaFormat", "sampleRate")
+TWILIO_START = StartFields(
+    "streamSid", "callSid", "customParameters", "mediaFormat", "sampleRate", "encoding"
+)
+MULAW_8K = ("audio/x-mulaw", 8000)
 
 
 def parse_media_stream_start(message: Mapping[str, object]) -> StreamStart | None:
     """A Media Streams ``start`` message in our terms (None for ``connected`` and the rest)."""
-    return stream_start_from(message, TWILIO_START, "twilio")
+    return stream_start_from(message, TWILIO_START, "twilio", MULAW_8K)
+
+
+def signed_fields(request: WebhookRequest) -> dict[str, str]:
+    """The fields Twilio signed: a POST's form, or a GET's query string (part of the signed
+    URL). Never a JSON body or a POST's query string merged over the form: what we act on
+    must be what the signature covers."""
+    if request.method.upper() == "GET":
+        return {k: v[-1] for k, v in parse_qs(urlsplit(request.url).query).items()}
+    return dict(request.form)
 
 
 def parse_twilio_inbound(request: WebhookRequest) -> InboundCall:
-    fields = webhook_fields(request)
+    fields = signed_fields(request)
     call_sid, from_number, to_number = (required_field(fields, name) for name in _CALL_FIELDS)
-    extra = {k: v for k, v in request.form.items() if k not in _CALL_FIELDS}
+    extra = {k: v for k, v in fields.items() if k not in _CALL_FIELDS}
     return InboundCall(call_sid, from_number, to_number, extra)
 
 
 def parse_twilio_status(request: WebhookRequest) -> StatusUpdate:
-    fields = webhook_fields(request)
+    fields = signed_fields(request)
     status = required_field(fields, "CallStatus")
     outcome = CALL_STATUSES.get(status)
     if outcome is None:

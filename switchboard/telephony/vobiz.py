@@ -43,6 +43,7 @@ from switchboard.telephony.carrier import (
     StatusUpdate,
     StreamStart,
     WebhookRequest,
+    stated_rate,
 )
 from switchboard.telephony.carrier_http import (
     call_carrier_api,
@@ -54,11 +55,16 @@ from switchboard.telephony.carrier_http import (
 )
 from switchboard.telephony.credentials import CarrierCredentials, CarrierName, VobizCredentials
 from switchboard.telephony.serializers import RobustPlivoSerializer
+from switchboard.telephony.tokens import check_token, issue_token
 
 log = logging.getLogger(__name__)
 
 VOBIZ_API = "https://api.vobiz.ai"
-CONTENT_TYPE = "audio/x-mulaw;rate=8000"
+MULAW = "audio/x-mulaw"
+CONTENT_TYPE = f"{MULAW};rate=8000"
+TRANSFER_TOKEN = "transfer_token"
+TRANSFER_TOKEN_SECONDS = 300  # Vobiz fetches the URL as soon as it is asked to transfer
+_TRANSFER_PURPOSE = "vobiz-transfer"
 _HEADER_SAFE = re.compile(r"^[A-Za-z0-9_.:+-]{1,64}$")
 
 CALL_STATUSES: dict[str, CallOutcome] = {
@@ -82,6 +88,19 @@ def vobiz_signature(auth_token: str, url: str, nonce: str, *, version: int = 3) 
     message = f"{base}.{nonce}" if version == 3 else f"{base}{nonce}"
     digest = hmac.new(auth_token.encode(), message.encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode("ascii")
+
+
+def issue_transfer_token(secret: bytes, carrier_call_id: str, to_number: str) -> str:
+    """Binds a transfer URL to its call and destination: Vobiz signs the URL without its
+    query string, so ``?to=`` needs a signature of our own."""
+    return issue_token(
+        secret, _TRANSFER_PURPOSE, (carrier_call_id, to_number), TRANSFER_TOKEN_SECONDS
+    )
+
+
+def check_transfer_token(secret: bytes, token: str, carrier_call_id: str, to_number: str) -> None:
+    """Raise ``Unauthenticated`` unless ``token`` was issued for this call and number."""
+    check_token(secret, token, _TRANSFER_PURPOSE, (carrier_call_id, to_number))
 
 
 def _xml(root: ElementTree.Element) -> str:
@@ -119,6 +138,24 @@ def _extra_headers(raw: object) -> dict[str, str]:
     return {str(k).removeprefix("X-PH-").strip(): str(v).strip() for k, v in raw.items()}
 
 
+def _stated_format(start: Mapping[str, object], message: Mapping[str, object]) -> tuple[str, int]:
+    """(encoding, rate) from Plivo's nested ``mediaFormat`` or Vobiz's flat
+    ``contentType`` (``audio/x-mulaw;rate=8000``); µ-law 8 kHz, as we asked for, when neither."""
+    media_format = start.get("mediaFormat")
+    if isinstance(media_format, Mapping):
+        encoding = media_format.get("encoding", MULAW)
+        return (
+            encoding if isinstance(encoding, str) else "",
+            stated_rate(media_format.get("sampleRate"), 8000),
+        )
+    content_type = start.get("contentType") or message.get("contentType")
+    if isinstance(content_type, str):
+        encoding, _, parameters = content_type.partition(";")
+        rate = parameters.strip().removeprefix("rate=") if parameters else None
+        return encoding.strip(), stated_rate(rate, 8000)
+    return MULAW, 8000
+
+
 class VobizCarrier(Carrier):
     """Vobiz: µ-law 8 kHz audio streams in Plivo's protocol."""
 
@@ -131,13 +168,17 @@ class VobizCarrier(Carrier):
         *,
         api_base_url: str = VOBIZ_API,
         transfer_url: str | None = None,
+        transfer_secret: bytes | None = None,
     ) -> None:
-        """``transfer_url`` is our endpoint that answers ``transfer_markup(to)`` for ``?to=``."""
+        """``transfer_url`` is our endpoint that answers ``transfer_markup(to)`` for ``?to=``;
+        ``transfer_secret`` signs each such URL for its call and number (Vobiz's own
+        signature leaves the query string out)."""
         if credentials is not None and not isinstance(credentials, VobizCredentials):
             raise ConfigurationError("the vobiz carrier takes Vobiz credentials")
         super().__init__(credentials, http)
         self.api_base_url = api_base_url.rstrip("/")
         self.transfer_url = transfer_url
+        self.transfer_secret = transfer_secret
 
     @property
     def _vobiz(self) -> VobizCredentials:
@@ -159,6 +200,11 @@ class VobizCarrier(Carrier):
             hmac.compare_digest(s.strip().encode(), expected) for s in signatures.split(",")
         ):
             raise Forbidden(f"X-Vobiz-Signature-V{version} does not match this request's URL")
+
+    def replay_nonce(self, request: WebhookRequest) -> str | None:
+        """The signature's nonce: Vobiz signs no time, so a nonce may be used only once."""
+        found = _signature_headers(request.headers)
+        return found[2] if found is not None else None
 
     def parse_inbound(self, request: WebhookRequest) -> InboundCall:
         fields = webhook_fields(request)
@@ -209,12 +255,15 @@ class VobizCarrier(Carrier):
             log.warning("vobiz media: skipped a start message without a streamId")
             return None
         call_id = start.get("callId") or message.get("callId")
+        encoding, rate = _stated_format(start, message)
         return StreamStart(
             stream_id=stream_id,
             carrier_call_id=call_id if isinstance(call_id, str) else None,
             custom_parameters=_extra_headers(
                 message.get("extra_headers") or start.get("extra_headers")
             ),
+            sample_rate=rate,
+            encoding=encoding,
         )
 
     def serializer(self, start: StreamStart) -> RobustPlivoSerializer:
@@ -260,11 +309,12 @@ class VobizCarrier(Carrier):
 
     async def transfer(self, carrier_call_id: str, to_number: str) -> None:
         """Point the live call's A leg at our ``transfer_url``, which dials ``to_number``."""
-        if not self.transfer_url:
-            raise ConfigurationError("Vobiz transfers need the server's transfer URL")
+        if not self.transfer_url or not self.transfer_secret:
+            raise ConfigurationError("Vobiz transfers need the server's transfer URL and secret")
+        token = issue_transfer_token(self.transfer_secret, carrier_call_id, to_number)
         body = {
             "legs": "aleg",
-            "aleg_url": with_query(self.transfer_url, {"to": to_number}),
+            "aleg_url": with_query(self.transfer_url, {"to": to_number, TRANSFER_TOKEN: token}),
             "aleg_method": "POST",
         }
         await self._request("POST", f"Call/{path_segment(carrier_call_id)}/", body)

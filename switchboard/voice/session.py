@@ -100,7 +100,7 @@ class CallSession:
         """Run the call to its end and leave a finished record, whatever happens."""
         call = self.inputs.call
         try:
-            await self.recorder.move(CallStatus.IN_PROGRESS)
+            # The media socket already moved the call to IN_PROGRESS when it claimed it.
             await self.recorder.event(
                 "call_started",
                 carrier=call.carrier,

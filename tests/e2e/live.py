@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from switchboard.agents.schema import AgentConfig
 from switchboard.agents.service import create_agent
+from switchboard.api.body_limit import MAX_WEBSOCKET_MESSAGE_BYTES
 from switchboard.app import create_app
 from switchboard.auth.service import Principal, create_api_key, get_or_create_workspace
 from switchboard.caller.conversation import ConversationSettings, RenderedLine, place_call
@@ -87,7 +88,10 @@ LONG_REPLY = "Let me tell you everything about our services. " * 8  # ~13 s at 3
 
 
 @asynccontextmanager
-async def live_server(settings: Settings, **overrides: Any) -> AsyncIterator[LiveServer]:
+async def live_server(
+    settings: Settings, *, uvicorn_options: dict[str, Any] | None = None, **overrides: Any
+) -> AsyncIterator[LiveServer]:
+    """``overrides`` change settings; ``uvicorn_options`` the server's own (logging, say)."""
     port = free_port()
     settings = settings.model_copy(
         update={"port": port, "public_url": f"http://127.0.0.1:{port}", **overrides}
@@ -95,7 +99,12 @@ async def live_server(settings: Settings, **overrides: Any) -> AsyncIterator[Liv
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", ws="websockets-sansio"
+            app,
+            host="127.0.0.1",
+            port=port,
+            ws="websockets-sansio",
+            ws_max_size=MAX_WEBSOCKET_MESSAGE_BYTES,
+            **{"log_level": "warning", **(uvicorn_options or {})},
         )
     )
     task = asyncio.create_task(server.serve())
@@ -142,6 +151,9 @@ async def dial(server: LiveServer, number: str) -> MediaStreamClient:
     identity = StreamIdentity()
     async with httpx.AsyncClient() as http:
         answer = await place_call(http, server.address, number, identity, ConversationSettings())
+    identity = StreamIdentity(
+        identity.call_sid, identity.account_sid, identity.stream_sid, answer.parameters
+    )
     phone = MediaStreamClient(answer.stream_url, identity)
     await phone.connect()
     return phone

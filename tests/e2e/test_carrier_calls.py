@@ -23,6 +23,8 @@ from switchboard.config import Settings
 from switchboard.db.models import Call, CallStatus
 from switchboard.telephony.accounts import put_account
 from switchboard.telephony.credentials import CarrierName
+from switchboard.telephony.inbound import carrier_for
+from switchboard.telephony.streams import STREAM_TOKEN
 from switchboard.telephony.vobiz import vobiz_signature
 from tests.conftest import wait_until
 from tests.e2e.carrier_framing import ExotelFraming, VobizFraming
@@ -34,6 +36,7 @@ from tests.e2e.carrier_phones import (
     vobiz_stream,
 )
 from tests.e2e.live import LONG_REPLY, LiveServer, caller_line, fake_agent, live_server
+from tests.telephony.helpers import FakeApi
 
 EXOTEL_SECRET = "exotel-webhook-secret-0123456789"
 VOBIZ_AUTH_TOKEN = "vobiz-auth-token-0123456789abcdef"
@@ -357,29 +360,66 @@ async def test_a_vobiz_webhook_with_a_bad_signature_is_refused(server: LiveServe
 
 
 async def test_vobiz_fetches_the_transfer_dial_for_its_own_calls_only(server: LiveServer) -> None:
-    await bind(server, CarrierName.VOBIZ, "+14158675312", **TWO_TURNS)
+    """The transfer URL our carrier gives Vobiz dials exactly its number for exactly its live
+    call, signed by the call's workspace, once: Vobiz's signature leaves the query string out,
+    so the URL's own token binds ``to``, and a nonce is taken only once."""
+    await bind(server, CarrierName.VOBIZ, "+14158675312", **fake_agent([], [{"text": "x"}]))
+    phone = await dial_vobiz(server, "+14158675312", "14158675309", flat_start=False)
+    call_uuid = phone.framing.call_id
+    try:
+        loop = asyncio.get_running_loop()
+        assert await phone.wait_agent_audio(0, loop.time() + 15) is not None, "no greeting"
+        carrier = await carrier_for(server.services, CarrierName.VOBIZ, server.workspace_id)
+        vobiz_api = FakeApi(lambda request: httpx.Response(202, json={"message": "ok"}))
+        async with vobiz_api.client() as api_http:
+            carrier.http = api_http
+            await carrier.transfer(call_uuid, "+14158675300")
+        transfer_url = json.loads(vobiz_api.last.content)["aleg_url"]
+        assert transfer_url.startswith(f"{server.url}/telephony/vobiz/transfer?")
+
+        async def fetch(url: str, uuid: str = call_uuid, nonce: str | None = None) -> int:
+            headers = {}
+            if nonce is not None:
+                headers = {
+                    "X-Vobiz-Signature-V3": vobiz_signature(VOBIZ_AUTH_TOKEN, url, nonce),
+                    "X-Vobiz-Signature-V3-Nonce": nonce,
+                }
+            async with httpx.AsyncClient() as http:
+                response = await http.post(url, data={"CallUUID": uuid}, headers=headers)
+            if response.status_code == 200:
+                assert "<Dial" in response.text and "+14158675300" in response.text
+            return response.status_code
+
+        elsewhere = transfer_url.replace("%2B14158675300", "%2B19005550100")
+        assert elsewhere != transfer_url
+        statuses = [
+            await fetch(transfer_url, nonce="n-1"),  # Vobiz, following our URL
+            await fetch(transfer_url, nonce="n-1"),  # the same request again: a replay
+            await fetch(elsewhere, nonce="n-2"),  # signed, but to a number we never named
+            await fetch(transfer_url),  # unsigned
+            await fetch(transfer_url, uuid="nope", nonce="n-3"),  # not our call
+        ]
+        assert statuses == [200, 403, 403, 403, 404]
+    finally:
+        await phone.hang_up()
+
+
+async def test_an_exotel_socket_needs_the_token_its_url_carried(server: LiveServer) -> None:
+    """Exotel echoes the answer URL's query (the stream token) in its start message; a socket
+    on the bare URL, without it, is refused and the call keeps ringing."""
+    await bind(server, CarrierName.EXOTEL, "+919876543290", **fake_agent([], [{"text": "x"}]))
+    query = {"CallSid": "exo-sec-1", "CallFrom": "09812345678", "CallTo": "09876543290"}
     async with httpx.AsyncClient() as http:
-        answered = await ring_vobiz(
-            http,
-            server.url,
-            VOBIZ_AUTH_TOKEN,
-            {"CallUUID": "uuid-transfer-1", "From": "14158675309", "To": "14158675312"},
-        )
-        assert answered.status_code == 200
-        url = f"{server.url}/telephony/vobiz/transfer"
-        nonce = "12345"
-        signed = {
-            "X-Vobiz-Signature-V3": vobiz_signature(VOBIZ_AUTH_TOKEN, url, nonce),
-            "X-Vobiz-Signature-V3-Nonce": nonce,
-        }
-        dial = await http.post(
-            f"{url}?to=%2B14158675300", data={"CallUUID": "uuid-transfer-1"}, headers=signed
-        )
-        unsigned = await http.post(f"{url}?to=%2B14158675300", data={"CallUUID": "uuid-transfer-1"})
-        unknown = await http.post(
-            f"{url}?to=%2B14158675300", data={"CallUUID": "nope"}, headers=signed
-        )
-    assert dial.status_code == 200
-    assert "<Dial" in dial.text and "+14158675300" in dial.text
-    assert unsigned.status_code == 403
-    assert unknown.status_code == 404
+        answer = await ring_exotel(http, server.url, EXOTEL_SECRET, query)
+    url, parameters = exotel_socket(answer)
+    assert set(parameters) == {STREAM_TOKEN}
+    framing = ExotelFraming(from_number="09812345678", to_number="09876543290")
+    phone = CarrierPhone(url.split("?", 1)[0], framing)  # the parameters left behind
+    await phone.connect()
+    try:
+        assert await phone.wait_closed(asyncio.get_running_loop().time() + 10)
+    finally:
+        await phone.hang_up()
+    async with server.services.sessions() as session:
+        call = await calls.get_call(session, server.workspace_id, phone.call_id)
+    assert call.status is CallStatus.RINGING

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from switchboard.api import problems
 from switchboard.errors import ExternalStatusError
 from switchboard.telephony.carrier import CallOutcome, PlaceCallRequest
 from switchboard.telephony.simulator import SimulatorCarrier
@@ -55,9 +56,12 @@ class Rig:
 async def rig() -> AsyncIterator[Rig]:
     callbacks = FakeApi(our_server)
     async with callbacks.client() as callback_http:
-        simulator = CarrierSimulator(callback_http, ring_seconds=0.01)
+        simulator = CarrierSimulator(
+            callback_http, callback_origin="http://sb.test", ring_seconds=0.01
+        )
         app = FastAPI()
-        app.include_router(create_simulator_router(callback_http, simulator=simulator))
+        problems.install(app)
+        app.include_router(create_simulator_router(simulator))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sb.test") as api:
             carrier = SimulatorCarrier(None, api, api_base_url="http://sb.test/simulator")
@@ -174,14 +178,53 @@ async def test_unknown_calls(rig: Rig) -> None:
     assert bad.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata
+        "http://10.0.0.5/admin",  # a private host
+        "http://sb.test:8080/telephony/simulator/status",  # our host, another port
+        "https://sb.test/telephony/simulator/status",  # our host, another scheme
+        "http://user:pw@sb.test/telephony/simulator/status",  # credentials in the URL
+        "file:///etc/passwd",
+    ],
+)
+async def test_the_fake_api_calls_back_only_our_own_origin(rig: Rig, url: str) -> None:
+    for field_name in ("answer_url", "status_url"):
+        body = {"to": "+15550100", "from": "+15550199", "answer_url": ANSWER, "status_url": STATUS}
+        response = await rig.api.post("/simulator/calls", json={**body, field_name: url})
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == field_name
+    assert rig.simulator.calls == {} and rig.callbacks.requests == []
+
+
+async def test_the_call_table_is_bounded(rig: Rig) -> None:
+    rig.simulator.max_calls = 3
+    body = {"to": "+1555500", "from": "+15550199", "answer_url": ANSWER, "status_url": STATUS}
+    first = [(await rig.api.post("/simulator/calls", json=body)).json()["id"] for _ in range(3)]
+    await until(lambda: all(rig.simulator.calls[c].status == "failed" for c in first))
+    # Finished calls make room, oldest first.
+    later = (await rig.api.post("/simulator/calls", json=body)).json()["id"]
+    assert list(rig.simulator.calls) == [*first[1:], later]
+    await until(lambda: rig.simulator.calls[later].status == "failed")
+    # Calls still being played are never dropped: a full table of them refuses new calls.
+    rig.simulator.ring_seconds = 5
+    ringing = {**body, "to": "+15550100"}
+    for _ in range(3):
+        assert (await rig.api.post("/simulator/calls", json=ringing)).status_code == 201
+    refused = await rig.api.post("/simulator/calls", json=ringing)
+    assert refused.status_code == 503
+    assert len(rig.simulator.calls) == 3
+
+
 async def test_callback_failures_are_counted_not_fatal() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("down", request=request)
 
     async with FakeApi(down).client() as http:
-        simulator = CarrierSimulator(http, ring_seconds=0)
+        simulator = CarrierSimulator(http, callback_origin="http://sb.test", ring_seconds=0)
         app = FastAPI()
-        app.include_router(create_simulator_router(http, simulator=simulator))
+        app.include_router(create_simulator_router(simulator))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://sb.test") as api:
             body = {"to": "+15550100", "from": "+1", "answer_url": ANSWER, "status_url": STATUS}

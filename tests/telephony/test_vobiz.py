@@ -13,24 +13,35 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from switchboard.errors import ConfigurationError, ExternalStatusError, Forbidden, InvalidInput
+from switchboard.errors import (
+    ConfigurationError,
+    ExternalStatusError,
+    Forbidden,
+    InvalidInput,
+    Unauthenticated,
+)
 from switchboard.telephony.carrier import CallOutcome, PlaceCallRequest
 from switchboard.telephony.credentials import VobizCredentials
 from switchboard.telephony.serializers import RobustPlivoSerializer
-from switchboard.telephony.vobiz import VobizCarrier
+from switchboard.telephony.vobiz import VobizCarrier, check_transfer_token
 from tests.telephony.helpers import FakeApi, webhook
 
 TOKEN = "vobiz-auth-token"
 ANSWER = "https://sb.example/telephony/vobiz/inbound"
 
 
-def carrier(http: httpx.AsyncClient | None = None, transfer_url: str | None = None) -> VobizCarrier:
+def carrier(
+    http: httpx.AsyncClient | None = None,
+    transfer_url: str | None = None,
+    transfer_secret: bytes | None = None,
+) -> VobizCarrier:
     credentials = VobizCredentials(auth_id="MA_TEST", auth_token=SecretStr(TOKEN))
     return VobizCarrier(
         credentials,
         http or httpx.AsyncClient(),
         api_base_url="https://vobiz.test",
         transfer_url=transfer_url,
+        transfer_secret=transfer_secret,
     )
 
 
@@ -229,12 +240,23 @@ async def test_transfer_points_the_a_leg_at_our_dial_xml() -> None:
         with pytest.raises(ConfigurationError):
             await carrier(http).transfer("u9", "+919000000000")
         transfer = "https://sb.example/telephony/vobiz/transfer?token=x"
-        await carrier(http, transfer_url=transfer).transfer("u9", "+919000000000")
+        with pytest.raises(ConfigurationError):  # no secret to sign the URL with
+            await carrier(http, transfer_url=transfer).transfer("u9", "+919000000000")
+        secret = b"s" * 32
+        await carrier(http, transfer_url=transfer, transfer_secret=secret).transfer(
+            "u9", "+919000000000"
+        )
     request = api.last
     assert request.method == "POST" and request.url.path == "/api/v1/Account/MA_TEST/Call/u9/"
     body = json.loads(request.content)
     assert body["legs"] == "aleg" and body["aleg_method"] == "POST"
-    assert parse_qs(urlsplit(body["aleg_url"]).query) == {"token": ["x"], "to": ["+919000000000"]}
+    query = parse_qs(urlsplit(body["aleg_url"]).query)
+    assert query.keys() == {"token", "to", "transfer_token"}
+    assert query["token"] == ["x"] and query["to"] == ["+919000000000"]
+    # The URL's own token binds it to this call and this number, and to nothing else.
+    check_transfer_token(secret, query["transfer_token"][0], "u9", "+919000000000")
+    with pytest.raises(Unauthenticated):
+        check_transfer_token(secret, query["transfer_token"][0], "u9", "+19005550100")
 
 
 async def test_hangup_deletes_the_call_and_tolerates_a_gone_call() -> None:

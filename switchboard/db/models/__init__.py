@@ -4,7 +4,7 @@ from switchboard.db.models.agent import Agent, AgentVersion
 from switchboard.db.models.automation import FlowNode, Tool
 from switchboard.db.models.call import Call, CallDirection, CallEvent, CallStatus, TranscriptTurn
 from switchboard.db.models.provider import ProviderCredential
-from switchboard.db.models.telephony import CarrierAccount, PhoneNumber
+from switchboard.db.models.telephony import CarrierAccount, PhoneNumber, WebhookNonce
 from switchboard.db.models.workspace import ApiKey, Membership, Role, User, Workspace
 
 __all__ = [
@@ -24,5 +24,6 @@ __all__ = [
     "Tool",
     "TranscriptTurn",
     "User",
+    "WebhookNonce",
     "Workspace",
 ]

@@ -35,6 +35,8 @@ class Call(TimestampMixin, Base):
     __table_args__ = (
         Index("ix_calls_workspace_created", "workspace_id", "created_at"),
         Index("ix_calls_status", "status"),
+        # One record per carrier call and workspace: a replayed webhook cannot make a second.
+        UniqueConstraint("workspace_id", "carrier", "carrier_call_id"),
     )
 
     id: Mapped[str] = id_column("call")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard.db.base import ID_LENGTH, Base, TimestampMixin, id_column
-from switchboard.db.types import JSONType
+from switchboard.db.types import JSONType, UTCDateTime
 
 
 class PhoneNumber(TimestampMixin, Base):
@@ -41,3 +42,16 @@ class CarrierAccount(TimestampMixin, Base):
     carrier: Mapped[str] = mapped_column(String(16))
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     secrets: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+
+
+class WebhookNonce(Base):
+    """A signed webhook's nonce, kept until ``expires_at`` so the same request is refused twice.
+
+    Used where Redis is not configured; any process sharing the database sees it.
+    """
+
+    __tablename__ = "webhook_nonces"
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
