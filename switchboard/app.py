@@ -29,12 +29,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = await Services.open(settings)
         app.state.services = services
         services.simulator = getattr(app.state, "simulator", None)
+        await services.jobs.start()  # in-process: runs jobs here; procrastinate: enqueues only
         if settings.warm_up:
             from switchboard.providers.warmup import warm_up
 
             services.spawn(warm_up(services.local_engines()), name="warm-up")
         services.spawn(
-            run_sweeper(services.sessions, settings.stuck_call_seconds, every_seconds=60),
+            run_sweeper(
+                services.sessions, services.slots, settings.stuck_call_seconds, every_seconds=60
+            ),
             name="stuck-call-sweeper",
         )
         try:
@@ -82,10 +85,13 @@ def _mount_development_tools(app: FastAPI, settings: Settings) -> None:
     """The simulator's fake carrier API and the demo receptionist's appointment book (its
     webhook tool calls back into us): unsigned conveniences that production never serves."""
     from switchboard.telephony.simulator_api import CarrierSimulator, create_simulator_router
+    from switchboard.telephony.simulator_callee import CalleeBook
 
     app.include_router(create_booking_router())
     simulator = CarrierSimulator(
-        httpx.AsyncClient(timeout=10), callback_origin=settings.resolved_public_url
+        httpx.AsyncClient(timeout=10),
+        callback_origin=settings.resolved_public_url,
+        callees=CalleeBook(),
     )
     app.state.simulator = simulator
     app.include_router(create_simulator_router(simulator))

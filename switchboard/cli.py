@@ -22,6 +22,7 @@ from switchboard.config import Settings, generate_secret_key
 from switchboard.db import migrate as migrations
 from switchboard.db.models import Role
 from switchboard.demo.dental import DENTAL_NUMBER
+from switchboard.jobs.queue import prepare_job_storage
 from switchboard.seed import DEMO_NUMBER, seed_if_empty
 from switchboard.services import Services
 
@@ -82,9 +83,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     data_dir: DataDir = None,
+    warm_up: Annotated[
+        bool, typer.Option(help="Load the embedded speech and language models at start.")
+    ] = True,
 ) -> None:
     """Run the API, media sockets, dashboard and the in-process job runner."""
-    settings = load_settings(data_dir, host=host, port=port, warm_up=True)
+    settings = load_settings(data_dir, host=host, port=port, warm_up=warm_up)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
     asyncio.run(_prepare(settings))
     from switchboard.app import create_app
@@ -102,13 +106,17 @@ def serve(
     )
 
 
-def _register_call_command() -> None:
+def _register_client_commands() -> None:
     from switchboard.caller.command import call
+    from switchboard.dialer.command import batch
+    from switchboard.jobs.cli import worker
 
     app.command("call")(call)
+    app.command("batch")(batch)
+    app.command("worker")(worker)
 
 
-_register_call_command()
+_register_client_commands()
 
 
 @app.command()
@@ -123,6 +131,7 @@ def migrate(
         services = await Services.open(settings, run_migrations=False)
         try:
             await migrations.upgrade(services.engine, revision)
+            await prepare_job_storage(settings)
             return await migrations.current_revision(services.engine)
         finally:
             await services.close()

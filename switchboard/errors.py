@@ -80,8 +80,9 @@ class ExternalTimeout(ExternalError):
 
 
 class ExternalStatusError(ExternalError):
-    """The other side answered with an error status."""
+    """The other side answered with an error status (and, when it gave one, its own code)."""
 
-    def __init__(self, message: str, *, status: int) -> None:
+    def __init__(self, message: str, *, status: int, code: str | None = None) -> None:
         super().__init__(message, retryable=status in (408, 429) or status >= 500)
         self.status = status
+        self.code = code

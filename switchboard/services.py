@@ -21,8 +21,9 @@ from switchboard.config import Settings
 from switchboard.crypto import SecretBox
 from switchboard.db import migrate
 from switchboard.db.engine import create_engine, create_sessionmaker, is_sqlite
+from switchboard.jobs.queue import JobQueue, create_job_queue
 from switchboard.telephony.replays import ReplayGuard
-from switchboard.voice.slots import CallSlots
+from switchboard.voice.slots import CallSlots, call_slots
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Services:
     redis: Redis | None
     slots: CallSlots
     replays: ReplayGuard  # nonces of signed carrier webhooks, refused the second time
+    jobs: JobQueue = field(init=False, repr=False)  # enqueue here; runs jobs once started
     http: httpx.AsyncClient  # carrier REST and webhooks
     simulator: Any = None  # the simulator carrier's REST API state (CarrierSimulator)
     local: Any = None  # LocalEngines, created on first call (loading it imports llama.cpp)
@@ -42,6 +44,8 @@ class Services:
     _background: set[asyncio.Task[Any]] = field(default_factory=set, repr=False)
     # Answered calls whose media socket has not connected yet: call id -> its timeout task.
     media_timeouts: dict[str, asyncio.Task[Any]] = field(default_factory=dict, repr=False)
+    # Calls whose session runs in this process: call id -> its CallSession.
+    live_calls: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run ``coroutine`` in the background, owned by this process and cancelled at close."""
@@ -78,25 +82,31 @@ class Services:
             sessions, ttl_seconds=settings.config_cache_ttl_seconds, redis=redis
         )
         await cache.start()
-        return cls(
+        slots = call_slots(settings, redis)
+        await slots.start()
+        services = cls(
             settings=settings,
             engine=engine,
             sessions=sessions,
             box=SecretBox(settings.encryption_key),
             config_cache=cache,
             redis=redis,
-            slots=CallSlots(server_limit=settings.max_concurrent_calls),
+            slots=slots,
             replays=ReplayGuard(sessions, redis),
             http=httpx.AsyncClient(timeout=httpx.Timeout(10.0)),
         )
+        services.jobs = create_job_queue(services)
+        return services
 
     async def close(self) -> None:
+        await self.jobs.stop()
         for task in list(self._background):
             task.cancel()
         for task in list(self._background):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.config_cache.stop()
+        await self.slots.aclose()
         await self.http.aclose()
         if self._aiohttp is not None:
             await self._aiohttp.close()

@@ -210,15 +210,17 @@ async def wait_until(
     *,
     seconds: float = 5.0,
     what: str = "condition",
+    every: float = 0.01,
 ) -> None:
     """Poll ``condition`` until it holds; fail after ``seconds``.
 
     For effects that cross a process or network boundary (Redis pub/sub, a
-    subprocess) where no in-process event can be awaited.
+    subprocess) where no in-process event can be awaited. A costly ``condition``
+    (a whole batch over the API) is checked less often (``every``).
     """
     try:
         async with asyncio.timeout(seconds):
             while not await condition():  # noqa: ASYNC110 - the signal lives in another process
-                await asyncio.sleep(0.01)
+                await asyncio.sleep(every)
     except TimeoutError:
         pytest.fail(f"{what} did not happen within {seconds} s")

@@ -194,6 +194,25 @@ class VariableSpec(StrictModel):
     default: str | float | bool | None = None
 
 
+class OutboundSettings(StrictModel):
+    """How the agent opens a call it placed: its own greeting, or waiting for the callee."""
+
+    greeting: str = Field(
+        default="",
+        max_length=MAX_GREETING_CHARS,
+        description="said when the callee answers; empty: the agent's greeting",
+    )
+    first_speaker: Literal["agent", "callee"] = Field(
+        default="agent",
+        description="'callee': say nothing until the callee has spoken (then answer them)",
+    )
+    voicemail_message: str = Field(
+        default="",
+        max_length=MAX_GREETING_CHARS,
+        description="left on an answering machine when a call asks to leave a message",
+    )
+
+
 class AnalysisField(StrictModel):
     name: Identifier
     type: Literal["string", "number", "boolean", "enum"] = "string"
@@ -223,6 +242,7 @@ class AgentConfig(StrictModel):
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     business_hours: BusinessHours | None = None
     transfer_destinations: list[TransferDestination] = Field(default_factory=list, max_length=50)
+    outbound: OutboundSettings = Field(default_factory=OutboundSettings)
     variables: dict[Identifier, VariableSpec] = Field(default_factory=dict, max_length=100)
     pre_call_tool_ids: list[str] = Field(default_factory=list, max_length=10)
     tool_ids: list[str] = Field(default_factory=list, max_length=50)
@@ -239,8 +259,14 @@ class AgentConfig(StrictModel):
         if len(names) != len(set(names)):
             raise ValueError("transfer_destinations: names must be unique")
         known = BUILTIN_VARIABLES | set(self.variables)
-        for field in ("greeting", "system_prompt"):
-            unknown = placeholders(getattr(self, field)) - known
+        templates = {
+            "greeting": self.greeting,
+            "system_prompt": self.system_prompt,
+            "outbound.greeting": self.outbound.greeting,
+            "outbound.voicemail_message": self.outbound.voicemail_message,
+        }
+        for field, template in templates.items():
+            unknown = placeholders(template) - known
             if unknown:
                 raise ValueError(
                     f"{field}: undeclared variable(s) {sorted(unknown)}; declare them under"

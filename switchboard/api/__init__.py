@@ -2,8 +2,18 @@
 
 from fastapi import APIRouter
 
-from switchboard.api import agents, calls, carriers, flows, keys, numbers, providers, tools
+from switchboard.api import (
+    agents,
+    batches,
+    calls,
+    carriers,
+    flows,
+    keys,
+    numbers,
+    providers,
+    tools,
+)
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (agents, flows, numbers, carriers, providers, calls, keys, tools):
+for module in (agents, flows, numbers, carriers, providers, calls, batches, keys, tools):
     api_router.include_router(module.router)

@@ -14,9 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from switchboard.api.deps import Developer, PageDep, ServicesDep, SessionDep, Viewer
 from switchboard.api.schemas import ListResponse
 from switchboard.calls import service
+from switchboard.calls.outbound import OutboundCallIn, create_outbound_call
 from switchboard.db.models import Call, CallDirection, CallStatus
 from switchboard.errors import NotFound
-from switchboard.telephony import browser_calls
+from switchboard.telephony import browser_calls, dial
+from switchboard.telephony.dial_jobs import place_job_id, place_queued_call
 
 router = APIRouter(prefix="/calls", tags=["calls"])
 
@@ -38,6 +40,11 @@ class CallOut(BaseModel):
     has_recording: bool
     usage: dict[str, Any]
     latency: dict[str, Any]
+    answered_by: str | None = Field(description="outbound: human, machine_*, fax or unknown")
+    error: dict[str, Any] | None = Field(
+        description="the carrier's code and message when placing the call failed"
+    )
+    machine_detection: str | None = Field(description="outbound: off, detect or leave_message")
 
 
 class TurnOut(BaseModel):
@@ -77,6 +84,9 @@ def call_out(call: Call) -> CallOut:
         has_recording=bool(call.recording_path),
         usage=call.usage,
         latency=call.latency,
+        answered_by=call.answered_by,
+        error=call.error,
+        machine_detection=(call.dial or {}).get("machine_detection"),
     )
 
 
@@ -121,6 +131,35 @@ async def start_browser_call(
     """Call an agent from a web page: 16-bit PCM at 16 kHz both ways over ``media_url``."""
     call = await browser_calls.start_browser_call(services, principal, body.agent_id)
     return BrowserCallOut(**asdict(call))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def place_call(
+    body: OutboundCallIn, session: SessionDep, principal: Developer, services: ServicesDep
+) -> CallOut:
+    """Call ``to`` with an agent: checked and queued here, placed through the carrier of the
+    ``from`` number by a job; follow its ``status`` (queued, ringing, in_progress, ...)."""
+    call = await create_outbound_call(
+        session,
+        principal.workspace_id,
+        body,
+        simulator_enabled=services.settings.simulator_enabled,
+    )
+    await services.jobs.enqueue(
+        place_queued_call, {"call_id": call.id}, job_id=place_job_id(call.id)
+    )
+    return call_out(call)
+
+
+@router.post("/{call_id}/hangup")
+async def hang_up_call(
+    call_id: str, session: SessionDep, principal: Developer, services: ServicesDep
+) -> CallOut:
+    """End a live call: a queued one is cancelled, a ringing or answered one hung up."""
+    call = await service.get_call(session, principal.workspace_id, call_id)
+    await dial.hang_up(services, call)
+    async with services.sessions() as fresh:
+        return call_out(await service.get_call(fresh, principal.workspace_id, call_id))
 
 
 @router.get("/{call_id}")

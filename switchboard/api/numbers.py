@@ -13,7 +13,8 @@ from switchboard.db.models import PhoneNumber
 from switchboard.errors import InvalidInput
 from switchboard.phone import to_e164
 from switchboard.telephony import numbers
-from switchboard.telephony.credentials import PSTN_CARRIERS, CarrierName
+from switchboard.telephony.credentials import CarrierName
+from switchboard.telephony.registry import CARRIERS, PSTN_CARRIERS
 
 router = APIRouter(prefix="/numbers", tags=["numbers"])
 
@@ -25,6 +26,14 @@ class NumberIn(BaseModel):
     number: str = Field(max_length=32, examples=["+14155550123"])
     label: str = Field(default="", max_length=120)
     agent_id: str | None = None
+
+    @field_validator("carrier")
+    @classmethod
+    def _phone_carrier(cls, value: CarrierName) -> CarrierName:
+        """Only phone carriers have numbers: a browser calls in through the API."""
+        if value not in CARRIERS:
+            raise ValueError(f"{value.value!r} is not a phone carrier")
+        return value
 
     @field_validator("number")
     @classmethod

@@ -185,13 +185,24 @@ async def run_conversation(
 ) -> CallReport:
     """Call ``agent`` (an agent id or dialled number), say ``lines`` in turn, hang up."""
     settings = settings or ConversationSettings()
-    observer = observer or ConversationObserver()
     identity = StreamIdentity()
     async with _http_client(http) as client:
         answer = await place_call(client, server, agent, identity, settings)
-    identity = StreamIdentity(
-        identity.call_sid, identity.account_sid, identity.stream_sid, answer.parameters
-    )
+    return await converse(answer, identity.call_sid, lines, settings, observer)
+
+
+async def converse(
+    answer: Answer,
+    call_sid: str,
+    lines: Sequence[RenderedLine],
+    settings: ConversationSettings | None = None,
+    observer: ConversationObserver | None = None,
+) -> CallReport:
+    """Follow ``answer`` to its media stream as the phone of call ``call_sid``: hear the
+    greeting, say ``lines`` in turn, each after the agent's reply, and hang up."""
+    settings = settings or ConversationSettings()
+    observer = observer or ConversationObserver()
+    identity = StreamIdentity(call_sid=call_sid, custom_parameters=answer.parameters)
     observer.answered(answer)
     phone = MediaStreamClient(answer.stream_url, identity, speech_gap=settings.speech_gap)
     try:
@@ -202,7 +213,9 @@ async def run_conversation(
     turns: list[TurnReport] = []
     try:
         deadline = phone.started_at + settings.greeting_timeout
-        greeting = await _agent_reply(phone, 0, phone.started_at, deadline, observer)
+        greeting = await _agent_reply(
+            phone, 0, phone.started_at, deadline, observer, finish_within=settings.reply_timeout
+        )
         for index, line in enumerate(lines, start=1):
             if phone.closed:
                 break
@@ -239,14 +252,17 @@ async def _agent_reply(
     after: float,
     deadline: float,
     observer: ConversationObserver,
+    *,
+    finish_within: float = 0.0,
 ) -> AgentReply | None:
-    """Wait for the agent's next reply to start and then to finish, until ``deadline``."""
+    """Wait for the agent's next reply to start by ``deadline``, and then to finish by then
+    (or, with ``finish_within``, within that long of its start: a greeting may be long)."""
     first = await phone.wait_agent_audio(after, deadline)
     if first is None:
         observer.agent_replied(turn, None)
         return None
     observer.agent_started(turn)
-    finished = await phone.wait_agent_done(deadline)
+    finished = await phone.wait_agent_done(max(deadline, first + finish_within))
     speech = phone.playback.speech_at(first)
     reply = AgentReply(
         first_audio_at=first,

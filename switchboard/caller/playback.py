@@ -139,6 +139,10 @@ class PlaybackBuffer:
         """How long the speaker has been silent at ``now`` (0 while it plays)."""
         return max(0.0, now - self.play_end)
 
+    def seconds_after(self, moment: float) -> float:
+        """Seconds of agent audio that arrived at or after ``moment`` (what a machine recorded)."""
+        return sum(len(c.audio) for c in self.chunks if c.arrived_at >= moment) / ULAW_RATE
+
     def first_arrival_after(self, moment: float) -> float | None:
         """When the first chunk at or after ``moment`` arrived, if one has (cleared or not)."""
         index = bisect.bisect_left(self.arrivals, moment)

@@ -25,18 +25,14 @@ class CallRecorder:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], call_id: str) -> None:
         self.sessions = sessions
         self.call_id = call_id
-        self._seq = 0
         self._turn = 0
-        self._lock = asyncio.Lock()  # keeps seq order equal to write order
+        self._lock = asyncio.Lock()  # keeps this recorder's writes in the order it makes them
 
     async def event(self, type_: str, at: datetime | None = None, **data: Any) -> None:
         async with self._lock:
-            self._seq += 1
             try:
                 async with self.sessions() as session:
-                    await service.add_event(
-                        session, self.call_id, self._seq, type_, data, at or utcnow()
-                    )
+                    await service.add_event(session, self.call_id, type_, data, at or utcnow())
             except Exception:
                 log.exception("call %s: could not record event %s", self.call_id, type_)
 
@@ -67,6 +63,11 @@ class CallRecorder:
                     await service.add_turn(session, row)
             except Exception:
                 log.exception("call %s: could not record a transcript turn", self.call_id)
+
+    async def has_event(self, type_: str) -> bool:
+        """Whether any writer (in any process) has recorded a ``type_`` event for the call."""
+        async with self.sessions() as session:
+            return any(e.type == type_ for e in await service.events_of(session, self.call_id))
 
     async def move(self, status: CallStatus, end_reason: str | None = None, **fields: Any) -> bool:
         async with self.sessions() as session:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.calls.states import FINAL, can_move
@@ -30,10 +31,13 @@ async def create_call(
     carrier_call_id: str | None = None,
     status: CallStatus = CallStatus.RINGING,
     end_reason: str | None = None,
+    variables: dict[str, Any] | None = None,
+    dial: dict[str, Any] | None = None,
+    call_id: str | None = None,
 ) -> Call:
     now = utcnow()
     call = Call(
-        id=new_id("call"),
+        id=call_id or new_id("call"),
         workspace_id=workspace_id,
         agent_id=agent_id,
         agent_version=agent_version,
@@ -45,6 +49,8 @@ async def create_call(
         status=status,
         end_reason=end_reason,
         ended_at=now if status in FINAL else None,
+        variables=variables or {},
+        dial=dial,
     )
     session.add(call)
     await session.commit()
@@ -119,11 +125,30 @@ async def update_fields(session: AsyncSession, call_id: str, **fields: Any) -> N
     await session.commit()
 
 
+EVENT_WRITE_ATTEMPTS = 5
+
+
 async def add_event(
-    session: AsyncSession, call_id: str, seq: int, type_: str, data: dict[str, Any], at: datetime
+    session: AsyncSession, call_id: str, type_: str, data: dict[str, Any], at: datetime
 ) -> None:
-    session.add(CallEvent(call_id=call_id, seq=seq, type=type_, data=data, at=at))
-    await session.commit()
+    """Append an event after the call's last one.
+
+    Several writers may record events of one call (the webhook that answered it, the
+    job that placed it, the session that runs it, in any process): each takes the next
+    ``seq`` and, should two take the same one at once, the loser takes the one after.
+    """
+    for attempt in range(EVENT_WRITE_ATTEMPTS):
+        last = await session.scalar(
+            select(func.max(CallEvent.seq)).where(CallEvent.call_id == call_id)
+        )
+        session.add(CallEvent(call_id=call_id, seq=(last or 0) + 1, type=type_, data=data, at=at))
+        try:
+            await session.commit()
+            return
+        except IntegrityError:
+            await session.rollback()
+            if attempt == EVENT_WRITE_ATTEMPTS - 1:
+                raise
 
 
 async def add_turn(session: AsyncSession, turn: TranscriptTurn) -> None:

@@ -1,7 +1,9 @@
-"""Carrier accounts: one per workspace and carrier, secrets sealed with the ``SecretBox``."""
+"""Carrier accounts: one per workspace and carrier, secrets sealed with the ``SecretBox``;
+and the one way to get a workspace's carrier, credentials decrypted once, ready to use."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import SecretStr
@@ -10,15 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard.crypto import SecretBox
 from switchboard.db.models import CarrierAccount
-from switchboard.errors import InvalidInput, NotFound
-from switchboard.telephony.credentials import CREDENTIALS, CarrierCredentials, CarrierName
+from switchboard.errors import ConfigurationError, Forbidden, NotFound
+from switchboard.services import Services
+from switchboard.telephony.carrier import Carrier
+from switchboard.telephony.credentials import CarrierCredentials, CarrierName
+from switchboard.telephony.registry import carrier_class, credentials_model
 
-
-def credentials_model(carrier: CarrierName) -> type[CarrierCredentials]:
-    model = CREDENTIALS.get(carrier)
-    if model is None:
-        raise InvalidInput(f"carrier {carrier.value!r} takes no account", field="carrier")
-    return model
+log = logging.getLogger(__name__)
 
 
 async def _find(
@@ -91,3 +91,40 @@ async def load_credentials(
     return credentials_model(carrier).model_validate(
         {**account.settings, **box.open(account.secrets)}
     )
+
+
+async def carrier_for(services: Services, name: CarrierName, workspace_id: str) -> Carrier:
+    """Carrier ``name`` with the workspace's credentials (for carriers that take any) and the
+    options this server gives it.
+
+    Raises ``Forbidden`` (logged) when the workspace has no account for a carrier that
+    needs one, and ``ConfigurationError`` (logged as such) when its stored secrets cannot
+    be decrypted: a webhook is then refused, never checked against nothing.
+    """
+    cls = carrier_class(name)
+    credentials: CarrierCredentials | None = None
+    if cls.credentials_model is not None:
+        async with services.sessions() as session:
+            try:
+                credentials = await load_credentials(session, services.box, workspace_id, name)
+            except NotFound as exc:
+                log.warning(
+                    "workspace %s has no %s account: its %s request is refused",
+                    workspace_id,
+                    name.value,
+                    name.value,
+                )
+                raise Forbidden(
+                    f"no {name.value} account is configured for this number's workspace"
+                ) from exc
+            except ConfigurationError:
+                log.error(
+                    "workspace %s: the stored %s credentials cannot be decrypted"
+                    " (was SWITCHBOARD_SECRET_KEY changed?)",
+                    workspace_id,
+                    name.value,
+                )
+                raise
+    settings = services.settings
+    options = cls.options(settings.resolved_public_url, settings.encryption_key)
+    return cls(credentials, services.http, **options)

@@ -13,7 +13,7 @@ from switchboard.db.models import CallDirection, CallStatus, Workspace
 from switchboard.errors import InvalidInput
 from switchboard.services import Services
 from switchboard.telephony.credentials import CarrierName
-from switchboard.telephony.inbound import expire_if_unconnected
+from switchboard.telephony.ringing import start_media_timer
 from switchboard.telephony.streams import issue_stream_token, media_url
 from switchboard.voice.slots import AtCapacity
 
@@ -47,15 +47,15 @@ async def start_browser_call(
             to_number=agent.id,
         )
         try:
-            services.slots.acquire(call.id, principal.workspace_id, workspace.max_concurrent_calls)
+            await services.slots.acquire(
+                call.id, principal.workspace_id, workspace.max_concurrent_calls
+            )
         except AtCapacity as exc:
             await calls.move(
                 session, call.id, CallStatus.REJECTED, end_reason=f"capacity_{exc.scope}"
             )
             raise InvalidInput("all lines are busy; try again shortly", field="agent_id") from exc
-    services.media_timeouts[call.id] = services.spawn(
-        expire_if_unconnected(services, call.id), name=f"media-timeout-{call.id}"
-    )
+    start_media_timer(services, call.id)
     settings = services.settings
     return BrowserCall(
         call_id=call.id,

@@ -1,11 +1,13 @@
 """The carrier boundary: what every telephony carrier module implements.
 
-A carrier turns its webhooks into our terms (an inbound call, a status
-update), answers with its markup pointing at our media socket, provides a
-Pipecat serializer for its media protocol (bytes <-> frames only: no REST
-calls from inside a serializer), and reaches its REST API to place, transfer
-and hang up calls. Media is routed by URL (``/media/{carrier}/{call_id}``),
-never by sniffing the first message.
+A ``MediaEndpoint`` is anything that opens a call's media socket (a carrier,
+or a web page): it parses its start message and provides a Pipecat
+serializer for its media protocol (bytes <-> frames only: no REST calls from
+inside a serializer). A ``Carrier`` is a media endpoint on the phone network
+as well: it turns its webhooks into our terms (an inbound call, a status
+update), answers with its markup pointing at our media socket, and reaches
+its REST API to place, transfer and hang up calls. Media is routed by URL
+(``/media/{carrier}/{call_id}``), never by sniffing the first message.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, ClassVar, Literal
 
 import httpx
 from pipecat.serializers.base_serializer import FrameSerializer
 
 from switchboard.errors import InvalidInput
+from switchboard.phone import reported_to_e164
 from switchboard.telephony.credentials import CarrierCredentials, CarrierName
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,12 @@ class InboundCall:
     from_number: str
     to_number: str
     parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+def is_machine(answered_by: str | None) -> bool:
+    """Whether a carrier's ``AnsweredBy`` (``machine_start``, ``machine_end_beep``, ``fax``...)
+    means no person picked up."""
+    return bool(answered_by) and str(answered_by).startswith(("machine", "fax"))
 
 
 @dataclass(frozen=True)
@@ -150,27 +160,88 @@ class Markup:
     media_type: str = "application/xml"
 
 
+MachineDetection = Literal["off", "detect", "leave_message"]
+"""Per call: no detection; hang up on an answering machine; or leave it a message."""
+
+
 @dataclass(frozen=True)
 class PlaceCallRequest:
     to_number: str
     from_number: str
     answer_url: str  # our webhook that returns the answer markup for this call
     status_url: str  # our status callback
-    machine_detection: bool = False
+    machine_detection: MachineDetection = "off"
     timeout_seconds: int = 30
 
 
-class Carrier(ABC):
-    """One telephony carrier. ``credentials`` is None for carriers that take none."""
+class MediaEndpoint(ABC):
+    """Whatever opens a call's media socket: a phone carrier, or a web page.
 
-    name: CarrierName
-    sample_rate: int = 8000
-    # The (encoding, sample rate) pairs this carrier really streams; anything else is refused.
-    stream_formats: frozenset[tuple[str, int]] = frozenset({("audio/x-mulaw", 8000)})
+    What it streams is fixed per class (``stream_formats``), and its start
+    message is parsed before anyone knows whose socket it is, so parsing
+    needs no instance and no credentials.
+    """
+
+    name: ClassVar[CarrierName]
+    sample_rate: ClassVar[int] = 8000
+    # The (encoding, sample rate) pairs this endpoint really streams; anything else is refused.
+    stream_formats: ClassVar[frozenset[tuple[str, int]]] = frozenset({("audio/x-mulaw", 8000)})
+    # Its serializer holds audio until told the agent's turn is over (Exotel's chunking).
+    buffers_audio: ClassVar[bool] = False
+
+    @classmethod
+    @abstractmethod
+    def parse_stream_start(cls, message: Mapping[str, object]) -> StreamStart | None:
+        """The stream's identity from one decoded media message, or None if it is not the start."""
+
+    @classmethod
+    def check_stream_format(cls, start: StreamStart) -> None:
+        """Raise ``InvalidInput`` unless the stream's encoding and rate are ones we expect.
+
+        A rate is not something to allocate resamplers and buffers for on a
+        stranger's word: only the formats the endpoint documents get through.
+        """
+        if (start.encoding, start.sample_rate) not in cls.stream_formats:
+            expected = ", ".join(f"{e} at {r} Hz" for e, r in sorted(cls.stream_formats))
+            raise InvalidInput(
+                f"{cls.name.value} streams {expected}, not {start.encoding[:40]!r}"
+                f" at {start.sample_rate} Hz",
+                field="start.media_format",
+            )
+
+    @abstractmethod
+    def serializer(self, start: StreamStart) -> FrameSerializer:
+        """Bytes <-> Pipecat frames for this media socket (never calls REST)."""
+
+
+class Carrier(MediaEndpoint):
+    """One telephony carrier: webhooks, markup, a REST API and a media protocol.
+
+    The module that implements it owns everything about it: its credentials
+    model, where its national numbers are from, the options it takes from the
+    server's settings, and its signature check. Parsing webhooks needs no
+    credentials, so those parsers are class methods.
+    """
+
+    credentials_model: ClassVar[type[CarrierCredentials] | None] = None
+    # Numbers reported without a country code are from here (Exotel writes ``09876543210``).
+    national_region: ClassVar[str | None] = None
+    # Real, dialable numbers (the simulator's are test numbers, kept as sent).
+    real_numbers: ClassVar[bool] = True
 
     def __init__(self, credentials: CarrierCredentials | None, http: httpx.AsyncClient) -> None:
         self.credentials = credentials
         self.http = http
+
+    @classmethod
+    def options(cls, public_url: str, secret: bytes) -> dict[str, Any]:
+        """Construction options that come from this server (its public URL, its secret key)."""
+        return {}
+
+    @classmethod
+    def stored_number(cls, number: str) -> str:
+        """A number as this carrier reports it, as numbers are stored (E.164 for real ones)."""
+        return reported_to_e164(number, cls.national_region) if cls.real_numbers else number
 
     @abstractmethod
     def verify_webhook(self, request: WebhookRequest) -> None:
@@ -181,42 +252,23 @@ class Carrier(ABC):
         say nothing of time (each is then accepted once); None for the others."""
         return None
 
+    @classmethod
     @abstractmethod
-    def parse_inbound(self, request: WebhookRequest) -> InboundCall:
+    def parse_inbound(cls, request: WebhookRequest) -> InboundCall:
         """The call a ringing webhook announces; ``InvalidInput`` if fields are missing."""
 
     @abstractmethod
     def answer_markup(self, media_url: str, parameters: Mapping[str, str]) -> Markup:
         """Connect the call's audio to ``media_url`` (a ws:// or wss:// URL)."""
 
+    @classmethod
     @abstractmethod
-    def say_and_hang_up_markup(self, message: str) -> Markup:
+    def say_and_hang_up_markup(cls, message: str) -> Markup:
         """Speak ``message`` with the carrier's own voice and hang up (unknown number, busy)."""
 
+    @classmethod
     @abstractmethod
-    def parse_stream_start(self, message: Mapping[str, object]) -> StreamStart | None:
-        """The stream's identity from one decoded media message, or None if it is not the start."""
-
-    def check_stream_format(self, start: StreamStart) -> None:
-        """Raise ``InvalidInput`` unless the stream's encoding and rate are ones we expect.
-
-        A rate is not something to allocate resamplers and buffers for on a
-        stranger's word: only the formats the carrier documents get through.
-        """
-        if (start.encoding, start.sample_rate) not in self.stream_formats:
-            expected = ", ".join(f"{e} at {r} Hz" for e, r in sorted(self.stream_formats))
-            raise InvalidInput(
-                f"{self.name.value} streams {expected}, not {start.encoding[:40]!r}"
-                f" at {start.sample_rate} Hz",
-                field="start.media_format",
-            )
-
-    @abstractmethod
-    def serializer(self, start: StreamStart) -> FrameSerializer:
-        """Bytes <-> Pipecat frames for this carrier's media socket (never calls REST)."""
-
-    @abstractmethod
-    def parse_status_callback(self, request: WebhookRequest) -> StatusUpdate:
+    def parse_status_callback(cls, request: WebhookRequest) -> StatusUpdate:
         """A status webhook in our terms."""
 
     @abstractmethod

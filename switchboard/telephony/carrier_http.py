@@ -82,6 +82,7 @@ async def call_carrier_api(
         raise ExternalStatusError(
             f"{carrier} API answered {response.status_code} to {where}{_detail(response)}",
             status=response.status_code,
+            code=_error_code(response),
         )
     return response
 
@@ -95,6 +96,29 @@ def response_json(response: httpx.Response, carrier: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ExternalError(f"{carrier} API answered with JSON that is not an object")
     return body
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    """The carrier's own error code: Twilio's ``code`` (21211), Plivo's ``error_code``, or one
+    level down in Vobiz's ``error`` and Exotel's ``RestException``."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    for key in ("code", "error_code", "ErrorCode"):
+        value = body.get(key)
+        if isinstance(value, int | str) and str(value):
+            return str(value)[:32]
+    # Vobiz {"error": {"code": ...}}, Exotel {"RestException": {"Code": ...}}
+    for key in ("error", "RestException"):
+        nested = body.get(key)
+        if isinstance(nested, dict):
+            value = nested.get("code", nested.get("Code"))
+            if isinstance(value, int | str) and str(value):
+                return str(value)[:32]
+    return None
 
 
 def _detail(response: httpx.Response) -> str:

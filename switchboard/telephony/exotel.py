@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import httpx
+from pydantic import Field, SecretStr
 
 from switchboard.errors import ConfigurationError, ExternalError, Forbidden, InvalidInput
 from switchboard.telephony.carrier import (
@@ -53,7 +54,7 @@ from switchboard.telephony.carrier_http import (
     webhook_fields,
     with_query,
 )
-from switchboard.telephony.credentials import CarrierCredentials, CarrierName, ExotelCredentials
+from switchboard.telephony.credentials import CarrierCredentials, CarrierName
 from switchboard.telephony.serializers import RobustExotelSerializer
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,19 @@ CALL_STATUSES: dict[str, CallOutcome] = {
 }
 
 
+class ExotelCredentials(CarrierCredentials):
+    account_sid: str = Field(min_length=1, max_length=64)
+    api_key: str = Field(min_length=1, max_length=128)
+    api_token: SecretStr = Field(min_length=1, max_length=128)
+    subdomain: str = Field(default="api.exotel.com", pattern=r"^[a-z0-9.-]+\.exotel\.(com|in)$")
+    # Exotel does not sign webhooks: our URLs carry this secret as ?token= instead. Without it
+    # every Exotel webhook is refused.
+    webhook_secret: SecretStr | None = Field(default=None, min_length=16, max_length=128)
+    flow_url: str | None = Field(
+        default=None, max_length=500, description="flow for outbound calls"
+    )
+
+
 def _basic_password(authorization: str | None) -> str | None:
     if not authorization or not authorization.lower().startswith("basic "):
         return None
@@ -96,6 +110,9 @@ class ExotelCarrier(Carrier):
 
     name = CarrierName.EXOTEL
     stream_formats = EXOTEL_FORMATS
+    buffers_audio = True  # AgentStream plays only whole chunks of at least 100 ms
+    credentials_model = ExotelCredentials
+    national_region = "IN"
 
     def __init__(
         self,
@@ -142,7 +159,8 @@ class ExotelCarrier(Carrier):
         if not hmac.compare_digest(offered.encode(), self.webhook_secret.encode()):
             raise Forbidden("the request's token is not this workspace's Exotel webhook secret")
 
-    def parse_inbound(self, request: WebhookRequest) -> InboundCall:
+    @classmethod
+    def parse_inbound(cls, request: WebhookRequest) -> InboundCall:
         fields = webhook_fields(request)
         parameters = {
             name: fields[name]
@@ -167,7 +185,8 @@ class ExotelCarrier(Carrier):
         url = with_query(media_url, parameters) if parameters else media_url
         return Markup(json.dumps({"url": url}), media_type="application/json")
 
-    def say_and_hang_up_markup(self, message: str) -> Markup:
+    @classmethod
+    def say_and_hang_up_markup(cls, message: str) -> Markup:
         """Plain text, as Exotel's Greeting applet reads a dynamic URL.
 
         The Voicebot applet cannot speak: given this instead of a URL it fails,
@@ -175,7 +194,8 @@ class ExotelCarrier(Carrier):
         """
         return Markup(message, media_type="text/plain")
 
-    def parse_stream_start(self, message: Mapping[str, object]) -> StreamStart | None:
+    @classmethod
+    def parse_stream_start(cls, message: Mapping[str, object]) -> StreamStart | None:
         return stream_start_from(message, EXOTEL_START, "exotel", (PCM16, 8000))
 
     def serializer(self, start: StreamStart) -> RobustExotelSerializer:
@@ -183,7 +203,8 @@ class ExotelCarrier(Carrier):
             start.stream_id, start.carrier_call_id, sample_rate=start.sample_rate
         )
 
-    def parse_status_callback(self, request: WebhookRequest) -> StatusUpdate:
+    @classmethod
+    def parse_status_callback(cls, request: WebhookRequest) -> StatusUpdate:
         fields = webhook_fields(request)
         event = fields.get("EventType", "").lower()
         status = required_field(fields, "Status", "CallStatus")

@@ -6,10 +6,8 @@ with speech, never silence; a request that fails its signature gets a 403.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,25 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard.auth.service import authenticate
 from switchboard.calls import service as calls
 from switchboard.db.models import Agent, Call, CallDirection, CallStatus, Role, Workspace
-from switchboard.errors import (
-    ConfigurationError,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Unauthenticated,
-)
-from switchboard.phone import reported_to_e164
+from switchboard.errors import Conflict, Forbidden, Unauthenticated
 from switchboard.services import Services
-from switchboard.telephony.accounts import load_credentials
+from switchboard.telephony.accounts import carrier_for
 from switchboard.telephony.carrier import Carrier, InboundCall, Markup, WebhookRequest
-from switchboard.telephony.credentials import (
-    CREDENTIALS,
-    PSTN_CARRIERS,
-    CarrierCredentials,
-    CarrierName,
-)
+from switchboard.telephony.credentials import CarrierName
+from switchboard.telephony.dial import answer_outbound
 from switchboard.telephony.numbers import find_by_number
-from switchboard.telephony.registry import create_carrier
+from switchboard.telephony.registry import carrier_class
+from switchboard.telephony.ringing import start_media_timer
 from switchboard.telephony.streams import STREAM_TOKEN, issue_stream_token, media_url
 from switchboard.voice.slots import AtCapacity
 
@@ -45,55 +33,6 @@ log = logging.getLogger(__name__)
 UNKNOWN_NUMBER = "Sorry, this number is not in service. Goodbye."
 UNAVAILABLE = "Sorry, no one can take your call right now. Please try again later. Goodbye."
 BUSY = "Sorry, all our lines are busy right now. Please call again in a few minutes. Goodbye."
-
-# Where a carrier's numbers without a country code are from: Exotel writes ``09876543210``.
-NATIONAL_REGIONS = {CarrierName.EXOTEL: "IN"}
-
-
-async def carrier_for(services: Services, name: CarrierName, workspace_id: str | None) -> Carrier:
-    """A carrier instance with the workspace's credentials (for carriers that take any).
-
-    Raises ``Forbidden`` (logged) when the workspace has no account for a carrier that
-    needs one, and ``ConfigurationError`` (logged as such) when its stored secrets
-    cannot be decrypted: a webhook is then refused, never checked against nothing.
-    """
-    credentials: CarrierCredentials | None = None
-    if workspace_id is not None and name in CREDENTIALS:
-        async with services.sessions() as session:
-            try:
-                credentials = await load_credentials(session, services.box, workspace_id, name)
-            except NotFound as exc:
-                log.warning(
-                    "workspace %s has no %s account: its %s request is refused",
-                    workspace_id,
-                    name.value,
-                    name.value,
-                )
-                raise Forbidden(
-                    f"no {name.value} account is configured for this number's workspace"
-                ) from exc
-            except ConfigurationError:
-                log.error(
-                    "workspace %s: the stored %s credentials cannot be decrypted"
-                    " (was SWITCHBOARD_SECRET_KEY changed?)",
-                    workspace_id,
-                    name.value,
-                )
-                raise
-    return create_carrier(name, credentials, services.http, **carrier_options(services, name))
-
-
-def carrier_options(services: Services, name: CarrierName) -> dict[str, Any]:
-    """Per-carrier construction options that come from this server's settings."""
-    public = services.settings.resolved_public_url
-    if name is CarrierName.SIMULATOR:
-        return {"api_base_url": f"{public}/simulator"}
-    if name is CarrierName.VOBIZ:
-        return {
-            "transfer_url": f"{public}/telephony/vobiz/transfer",
-            "transfer_secret": services.settings.encryption_key,
-        }
-    return {}
 
 
 async def verify_carrier_webhook(
@@ -112,14 +51,6 @@ async def verify_carrier_webhook(
     ):
         log.warning("refused a replayed %s webhook (a nonce seen before)", carrier.name.value)
         raise Forbidden("this signed request was already received once")
-
-
-def e164(name: CarrierName, number: str) -> str:
-    """A carrier's number as numbers are stored: Exotel's national ``0XXXXXXXXXX`` and Vobiz's
-    ``14155551234`` without its ``+`` included. Test carriers' numbers stay as sent."""
-    if name not in PSTN_CARRIERS:
-        return number
-    return reported_to_e164(number, NATIONAL_REGIONS.get(name))
 
 
 def _bearer_key(request: WebhookRequest) -> str:
@@ -175,23 +106,30 @@ async def answer_inbound(services: Services, name: CarrierName, request: Webhook
     Raises ``Forbidden`` when the signature is wrong or replayed, ``Conflict`` when this
     carrier call already has a record (a replayed webhook opens no second media socket).
     """
-    parser = create_carrier(name, None, services.http)
-    inbound = parser.parse_inbound(request)
+    cls = carrier_class(name)
+    inbound = cls.parse_inbound(request)
     inbound = dataclasses.replace(
         inbound,
-        from_number=e164(name, inbound.from_number),
-        to_number=e164(name, inbound.to_number),
+        from_number=cls.stored_number(inbound.from_number),
+        to_number=cls.stored_number(inbound.to_number),
     )
     agent = await _find_agent(services, name, inbound, request)
     if agent is None:
         log.warning("inbound call to unknown number %s on %s", inbound.to_number, name.value)
-        return parser.say_and_hang_up_markup(UNKNOWN_NUMBER)
+        return cls.say_and_hang_up_markup(UNKNOWN_NUMBER)
     carrier = await carrier_for(services, name, agent.workspace_id)
     await verify_carrier_webhook(services, carrier, agent.workspace_id, request)
     async with services.sessions() as session:
-        if await _known_carrier_call(session, agent.workspace_id, name, inbound.carrier_call_id):
-            log.warning("%s call %s rang again: refused", name.value, inbound.carrier_call_id)
-            raise Conflict("this call was already answered", field="carrier_call_id")
+        known = await _known_carrier_call(
+            session, agent.workspace_id, name, inbound.carrier_call_id
+        )
+    if known is not None:
+        if known.direction is CallDirection.OUTBOUND:
+            # Exotel runs a placed call through its flow, whose applet asks this URL too.
+            return await answer_outbound(services, carrier, known, inbound.carrier_call_id, None)
+        log.warning("%s call %s rang again: refused", name.value, inbound.carrier_call_id)
+        raise Conflict("this call was already answered", field="carrier_call_id")
+    async with services.sessions() as session:
         workspace = await session.get(Workspace, agent.workspace_id)
         assert workspace is not None
 
@@ -220,15 +158,15 @@ async def answer_inbound(services: Services, name: CarrierName, request: Webhook
             return carrier.say_and_hang_up_markup(UNAVAILABLE)
         call_id = await record(CallStatus.RINGING)
         try:
-            services.slots.acquire(call_id, agent.workspace_id, workspace.max_concurrent_calls)
+            await services.slots.acquire(
+                call_id, agent.workspace_id, workspace.max_concurrent_calls
+            )
         except AtCapacity as exc:
             await calls.move(
                 session, call_id, CallStatus.REJECTED, end_reason=f"capacity_{exc.scope}"
             )
             return carrier.say_and_hang_up_markup(BUSY)
-    services.media_timeouts[call_id] = services.spawn(
-        expire_if_unconnected(services, call_id), name=f"media-timeout-{call_id}"
-    )
+    start_media_timer(services, call_id)
     if name is CarrierName.SIMULATOR and services.simulator is not None:
         status_url = f"{services.settings.resolved_public_url}/telephony/simulator/status"
         services.simulator.ring_inbound(
@@ -241,25 +179,11 @@ async def answer_inbound(services: Services, name: CarrierName, request: Webhook
 
 async def _known_carrier_call(
     session: AsyncSession, workspace_id: str, name: CarrierName, carrier_call_id: str
-) -> bool:
-    found = await session.scalar(
-        select(Call.id).where(
+) -> Call | None:
+    return await session.scalar(
+        select(Call).where(
             Call.workspace_id == workspace_id,
             Call.carrier == name.value,
             Call.carrier_call_id == carrier_call_id,
         )
     )
-    return found is not None
-
-
-async def expire_if_unconnected(services: Services, call_id: str) -> None:
-    """A carrier that answered but never opened the media socket must not hold a slot."""
-    await asyncio.sleep(services.settings.media_connect_timeout_seconds)
-    services.media_timeouts.pop(call_id, None)
-    async with services.sessions() as session:
-        moved = await calls.move(
-            session, call_id, CallStatus.FAILED, end_reason="no_media", only_from=CallStatus.RINGING
-        )
-    if moved:
-        services.slots.release(call_id)
-        log.warning("call %s: media never connected", call_id)

@@ -9,27 +9,21 @@ from fastapi import APIRouter, Depends, Request, Response, WebSocket
 from sqlalchemy import select
 
 from switchboard.api.deps import ServicesDep
-from switchboard.calls import service as calls
 from switchboard.db.models import Call, CallStatus
-from switchboard.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from switchboard.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from switchboard.services import Services
-from switchboard.telephony.carrier import CallOutcome, WebhookRequest
+from switchboard.telephony.accounts import carrier_for
+from switchboard.telephony.carrier import Carrier, StatusUpdate, WebhookRequest
 from switchboard.telephony.credentials import CarrierName
-from switchboard.telephony.inbound import answer_inbound, carrier_for, verify_carrier_webhook
-from switchboard.telephony.registry import create_carrier
+from switchboard.telephony.dial import answer_outbound, outbound_call
+from switchboard.telephony.inbound import answer_inbound, verify_carrier_webhook
+from switchboard.telephony.registry import CARRIERS, carrier_class
+from switchboard.telephony.ringing import apply_status
 from switchboard.telephony.vobiz import TRANSFER_TOKEN, VobizCarrier, check_transfer_token
 from switchboard.voice.media import serve_media
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["telephony"])
-
-OUTCOME_STATUS = {
-    CallOutcome.ANSWERED: CallStatus.IN_PROGRESS,
-    CallOutcome.BUSY: CallStatus.BUSY,
-    CallOutcome.NO_ANSWER: CallStatus.NO_ANSWER,
-    CallOutcome.FAILED: CallStatus.FAILED,
-    CallOutcome.CANCELED: CallStatus.CANCELED,
-}
 
 
 async def webhook_request(request: Request, services: Services) -> WebhookRequest:
@@ -56,7 +50,8 @@ def carrier_available(services: Services, carrier: CarrierName) -> bool:
 
 
 def available_carrier(carrier: CarrierName, services: ServicesDep) -> CarrierName:
-    if not carrier_available(services, carrier):
+    """A phone carrier this server takes webhooks for (a browser has none)."""
+    if carrier not in CARRIERS or not carrier_available(services, carrier):
         raise NotFound("carrier", carrier.value, field="carrier")
     return carrier
 
@@ -85,7 +80,7 @@ async def status_callback(
     signed for that call's own workspace: one workspace's signature never moves another's.
     """
     webhook = await webhook_request(request, services)
-    update = create_carrier(carrier, None, services.http).parse_status_callback(webhook)
+    update = carrier_class(carrier).parse_status_callback(webhook)
     async with services.sessions() as session:
         candidates = list(
             await session.scalars(
@@ -101,12 +96,47 @@ async def status_callback(
     ]
     if not signed_for:
         raise Forbidden("the status callback is not signed for the call's workspace")
-    new = OUTCOME_STATUS.get(update.outcome)
-    if new is not None and new is not CallStatus.IN_PROGRESS:
-        async with services.sessions() as session:
-            for call in signed_for:
-                await calls.move(session, call.id, new, end_reason=update.outcome.value)
+    for call in signed_for:
+        await apply_status(services, call, update)
     return Response(status_code=204)
+
+
+@router.get("/telephony/{carrier}/answer/{call_id}")
+@router.post("/telephony/{carrier}/answer/{call_id}")
+async def answer_outbound_call(
+    carrier: AvailableCarrier, call_id: str, request: Request, services: ServicesDep
+) -> Response:
+    """The callee of one of our outbound calls answered: the carrier asks what to do."""
+    call, endpoint, update = await _outbound_callback(services, carrier, call_id, request)
+    markup = await answer_outbound(
+        services, endpoint, call, update.carrier_call_id, update.answered_by
+    )
+    return Response(markup.body, media_type=markup.media_type)
+
+
+@router.post("/telephony/{carrier}/status/{call_id}")
+async def outbound_status_callback(
+    carrier: AvailableCarrier, call_id: str, request: Request, services: ServicesDep
+) -> Response:
+    """Status updates for one of our outbound calls, at the URL made for it when placed."""
+    call, _, update = await _outbound_callback(services, carrier, call_id, request)
+    await apply_status(services, call, update)
+    return Response(status_code=204)
+
+
+async def _outbound_callback(
+    services: Services, name: CarrierName, call_id: str, request: Request
+) -> tuple[Call, Carrier, StatusUpdate]:
+    """A callback at the URL made for one outbound call: the call must be ours on this
+    carrier, the request signed for its workspace, and about that very carrier call."""
+    webhook = await webhook_request(request, services)
+    call = await outbound_call(services, name, call_id)
+    carrier = await carrier_for(services, name, call.workspace_id)
+    await verify_carrier_webhook(services, carrier, call.workspace_id, webhook)
+    update = carrier.parse_status_callback(webhook)
+    if call.carrier_call_id and update.carrier_call_id != call.carrier_call_id:
+        raise Conflict("the callback names another carrier call", field="CallSid")
+    return call, carrier, update
 
 
 async def _signed_for(

@@ -39,6 +39,8 @@ class SimulatorCarrier(TwilioCarrier):
     """Twilio's media and markup, no credentials, a fake REST API."""
 
     name = CarrierName.SIMULATOR
+    credentials_model = None
+    real_numbers = False
 
     def __init__(
         self,
@@ -50,6 +52,11 @@ class SimulatorCarrier(TwilioCarrier):
         """``credentials`` is ignored: the simulator takes none."""
         super().__init__(None, http, api_base_url=api_base_url)
         self.requests: list[SimulatorRequest] = []
+
+    @classmethod
+    def options(cls, public_url: str, secret: bytes) -> dict[str, Any]:
+        """The fake carrier API is this server's own ``/simulator``."""
+        return {"api_base_url": f"{public_url}/simulator"}
 
     def verify_webhook(self, request: WebhookRequest) -> None:
         """Accept: simulator webhooks are unsigned (see the module docstring)."""

@@ -26,22 +26,37 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, HTTPException
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from switchboard.caller.conversation import CallFailed, CallRejected, parse_twiml
 from switchboard.errors import InvalidInput
+from switchboard.telephony.carrier import MachineDetection
+from switchboard.telephony.simulator_callee import (
+    CalleeBook,
+    CalleeConfig,
+    CalleeResult,
+    run_callee,
+)
 from switchboard.tools.addresses import parse_url
 
 log = logging.getLogger(__name__)
 
-Behaviour = Literal["answer", "busy", "no_answer", "fail"]
+Behaviour = Literal["answer", "busy", "no_answer", "fail", "voicemail", "reject"]
+# What Twilio answers a call it refuses to place (its error 21211), for the "reject" callee.
+REJECTED = {
+    "code": 21211,
+    "message": "The 'To' number is not a valid phone number.",
+    "status": 400,
+}
 MAX_CALLS = 1000
 BEHAVIOUR_BY_SUFFIX: dict[str, Behaviour] = {"486": "busy", "408": "no_answer", "500": "fail"}
-TERMINAL_STATUS: dict[Behaviour, str] = {
+TERMINAL_STATUS: dict[str, str] = {
     "busy": "busy",
     "no_answer": "no-answer",
     "fail": "failed",
@@ -61,7 +76,7 @@ class PlaceCallBody(BaseModel):
     answer_url: str = Field(min_length=1, max_length=2000)
     status_url: str = Field(min_length=1, max_length=2000)
     behaviour: Behaviour | None = None
-    machine_detection: bool = False
+    machine_detection: MachineDetection = "off"
     hold_seconds: float | None = Field(default=None, ge=0, le=3600)
 
 
@@ -81,6 +96,9 @@ class SimulatedCall:
     hung_up: bool = False
     callback_errors: int = 0
     answered_at: float | None = None
+    ring_seconds: float | None = None  # None: the simulator's own default
+    answered_by: str | None = None  # what its machine detection (if asked for) reported
+    callee: CalleeResult | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -97,6 +115,8 @@ class SimulatedCall:
             "transferred_to": self.transferred_to,
             "hung_up": self.hung_up,
             "callback_errors": self.callback_errors,
+            "answered_by": self.answered_by,
+            "callee": None if self.callee is None else asdict(self.callee),
         }
 
 
@@ -122,11 +142,15 @@ class CarrierSimulator:
         callback_origin: str,
         ring_seconds: float = 0.5,
         max_calls: int = MAX_CALLS,
+        callees: CalleeBook | None = None,
     ) -> None:
+        """``callees`` plays the people and machines that answer (None: nobody joins the
+        media stream of an answered call)."""
         self.http = http
         self.callback_origin = callback_origin
         self.ring_seconds = ring_seconds
         self.max_calls = max_calls
+        self.callees = callees
         self.calls: dict[str, SimulatedCall] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
 
@@ -139,6 +163,11 @@ class CarrierSimulator:
         call = SimulatedCall(
             f"SIM{uuid.uuid4().hex}", body, body.behaviour or behaviour_for(body.to)
         )
+        drawn = self.callees.draw(body.to) if self.callees and not body.behaviour else None
+        if drawn is not None:
+            call.behaviour, call.ring_seconds = drawn.outcome, drawn.ring_seconds
+        if call.behaviour == "reject":
+            return call  # refused at once, as a carrier refuses a bad request: never rung
         self._remember(call)
         self._tasks[call.id] = asyncio.create_task(self._play(call), name=f"simulated-{call.id}")
         return call
@@ -200,18 +229,51 @@ class CarrierSimulator:
                 await self._post_status(call, "failed")
                 return
             await self._post_status(call, "ringing")
-            await asyncio.sleep(self.ring_seconds)
-            if call.behaviour != "answer":
+            ring = self.ring_seconds if call.ring_seconds is None else call.ring_seconds
+            await asyncio.sleep(ring)
+            if call.behaviour not in ("answer", "voicemail"):
                 await self._post_status(call, TERMINAL_STATUS[call.behaviour])
                 return
+            detecting = (
+                self.callees is None or self.callees.config_for(call.request.to).carrier_detection
+            )
+            call.answered_by = self._detected(call) if detecting else None
             await self._fetch_answer(call)
             await self._post_status(call, "in-progress")
-            if call.request.hold_seconds is not None:
+            if self.callees is not None and call.answer_markup is not None:
+                call.callee = await self._pick_up(call, self.callees, call.answer_markup)
+                await self._post_status(call, "completed")
+            elif call.request.hold_seconds is not None:
                 await asyncio.sleep(call.request.hold_seconds)
                 await self._post_status(call, "completed")
         finally:
             if self._tasks.get(call.id) is asyncio.current_task():
                 del self._tasks[call.id]
+
+    @staticmethod
+    def _detected(call: SimulatedCall) -> str | None:
+        """Twilio's ``AnsweredBy`` when detection was asked for: a machine's greeting has
+        already ended (the beep) when the call waits to leave a message."""
+        mode = call.request.machine_detection
+        if mode == "off":
+            return None
+        if call.behaviour != "voicemail":
+            return "human"
+        return "machine_end_beep" if mode == "leave_message" else "machine_start"
+
+    async def _pick_up(self, call: SimulatedCall, callees: CalleeBook, markup: str) -> CalleeResult:
+        """The person or machine at ``call.request.to`` joins the stream the app answered."""
+        try:
+            answer = parse_twiml(markup)
+        except CallFailed as exc:  # a hang-up or <Say> answer: nobody streams
+            return CalleeResult(errors=[str(exc)] if not isinstance(exc, CallRejected) else [])
+        number = call.request.to
+        if call.behaviour == "voicemail":
+            played = call.answered_by == "machine_end_beep"
+            playing = callees.machine(number, answer, call.id, greeting_played=played)
+        else:
+            playing = callees.person(number, answer, call.id)
+        return await run_callee(asyncio.create_task(playing))
 
     def _form(self, call: SimulatedCall, status: str) -> dict[str, str]:
         form = {
@@ -221,8 +283,8 @@ class CarrierSimulator:
             "To": call.request.to,
             "Direction": "outbound-api",
         }
-        if call.request.machine_detection and call.answered_at is not None:
-            form["AnsweredBy"] = "human"
+        if call.answered_by is not None and call.answered_at is not None:
+            form["AnsweredBy"] = call.answered_by
         if status == "completed" and call.answered_at is not None:
             form["CallDuration"] = str(round(time.monotonic() - call.answered_at))
         return form
@@ -259,9 +321,27 @@ def create_simulator_router(state: CarrierSimulator) -> APIRouter:
             raise HTTPException(404, f"no simulated call {call_id!r}")
         return call
 
-    @router.post("/calls", status_code=201)
-    async def place_call(body: PlaceCallBody) -> dict[str, Any]:
-        return state.place(body).as_json()
+    @router.put("/numbers/{number}")
+    async def configure_callee(number: str, body: CalleeConfig) -> dict[str, Any]:
+        """Who answers calls to ``number``: outcomes with weights and ring times, a person's
+        script, a machine's greeting, and a seed that makes the draws repeat."""
+        if state.callees is None:
+            raise HTTPException(409, "this simulator plays no callees")
+        state.callees.configure(number, body)
+        return {"number": number, **body.model_dump()}
+
+    @router.get("/numbers/{number}")
+    async def get_callee(number: str) -> dict[str, Any]:
+        if state.callees is None:
+            raise HTTPException(409, "this simulator plays no callees")
+        return {"number": number, **state.callees.config_for(number).model_dump()}
+
+    @router.post("/calls", status_code=201, response_model=None)
+    async def place_call(body: PlaceCallBody) -> dict[str, Any] | JSONResponse:
+        call = state.place(body)
+        if call.behaviour == "reject":
+            return JSONResponse(REJECTED, status_code=400)
+        return call.as_json()
 
     @router.get("/calls")
     async def list_calls() -> list[dict[str, Any]]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+from pydantic import Field, SecretStr
 from twilio.request_validator import (  # type: ignore[import-untyped]
     RequestValidator,
     get_signature_algorithm,
@@ -45,12 +47,18 @@ from switchboard.telephony.carrier_http import (
     required_field,
     response_json,
 )
-from switchboard.telephony.credentials import CarrierCredentials, CarrierName, TwilioCredentials
+from switchboard.telephony.credentials import CarrierCredentials, CarrierName
 from switchboard.telephony.serializers import RobustTwilioSerializer
 
 log = logging.getLogger(__name__)
 
 TWILIO_API = "https://api.twilio.com"
+
+
+class TwilioCredentials(CarrierCredentials):
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
+    auth_token: SecretStr = Field(min_length=16, max_length=128)
+
 
 CALL_STATUSES: dict[str, CallOutcome] = {
     # Twilio has no "not answered yet" state of ours for queued or initiated: both are ringing.
@@ -138,6 +146,7 @@ class TwilioCarrier(Carrier):
     """Twilio Programmable Voice with Media Streams (µ-law 8 kHz)."""
 
     name = CarrierName.TWILIO
+    credentials_model: ClassVar[type[CarrierCredentials] | None] = TwilioCredentials
 
     def __init__(
         self,
@@ -180,22 +189,26 @@ class TwilioCarrier(Carrier):
                 " the webhook was configured with is the one the server checks against"
             )
 
-    def parse_inbound(self, request: WebhookRequest) -> InboundCall:
+    @classmethod
+    def parse_inbound(cls, request: WebhookRequest) -> InboundCall:
         return parse_twilio_inbound(request)
 
     def answer_markup(self, media_url: str, parameters: Mapping[str, str]) -> Markup:
         return Markup(stream_twiml(media_url, parameters))
 
-    def say_and_hang_up_markup(self, message: str) -> Markup:
+    @classmethod
+    def say_and_hang_up_markup(cls, message: str) -> Markup:
         return Markup(say_and_hang_up_twiml(message))
 
-    def parse_stream_start(self, message: Mapping[str, object]) -> StreamStart | None:
+    @classmethod
+    def parse_stream_start(cls, message: Mapping[str, object]) -> StreamStart | None:
         return parse_media_stream_start(message)
 
     def serializer(self, start: StreamStart) -> RobustTwilioSerializer:
         return RobustTwilioSerializer(start.stream_id, start.carrier_call_id)
 
-    def parse_status_callback(self, request: WebhookRequest) -> StatusUpdate:
+    @classmethod
+    def parse_status_callback(cls, request: WebhookRequest) -> StatusUpdate:
         return parse_twilio_status(request)
 
     async def place_call(self, request: PlaceCallRequest) -> str:
@@ -209,8 +222,12 @@ class TwilioCarrier(Carrier):
             "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"],
             "Timeout": str(request.timeout_seconds),
         }
-        if request.machine_detection:
-            form["MachineDetection"] = "Enable"
+        if request.machine_detection != "off":
+            # Leaving a message needs the greeting's end (the beep), not just who answered.
+            detect = (
+                "DetectMessageEnd" if request.machine_detection == "leave_message" else "Enable"
+            )
+            form["MachineDetection"] = detect
         response = await self._post(f"{self._calls_url()}.json", form)
         call_sid = response_json(response, "twilio").get("sid")
         if not isinstance(call_sid, str) or not call_sid:

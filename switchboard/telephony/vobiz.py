@@ -22,10 +22,12 @@ import json
 import logging
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from xml.etree import ElementTree
 
 import httpx
+from pydantic import Field, SecretStr
 
 from switchboard.errors import (
     ConfigurationError,
@@ -53,7 +55,7 @@ from switchboard.telephony.carrier_http import (
     webhook_fields,
     with_query,
 )
-from switchboard.telephony.credentials import CarrierCredentials, CarrierName, VobizCredentials
+from switchboard.telephony.credentials import CarrierCredentials, CarrierName
 from switchboard.telephony.serializers import RobustPlivoSerializer
 from switchboard.telephony.tokens import check_token, issue_token
 
@@ -79,6 +81,11 @@ CALL_STATUSES: dict[str, CallOutcome] = {
     "cancel": CallOutcome.CANCELED,
     "canceled": CallOutcome.CANCELED,
 }
+
+
+class VobizCredentials(CarrierCredentials):
+    auth_id: str = Field(min_length=1, max_length=64)
+    auth_token: SecretStr = Field(min_length=1, max_length=128)
 
 
 def vobiz_signature(auth_token: str, url: str, nonce: str, *, version: int = 3) -> str:
@@ -160,6 +167,7 @@ class VobizCarrier(Carrier):
     """Vobiz: µ-law 8 kHz audio streams in Plivo's protocol."""
 
     name = CarrierName.VOBIZ
+    credentials_model = VobizCredentials
 
     def __init__(
         self,
@@ -179,6 +187,11 @@ class VobizCarrier(Carrier):
         self.api_base_url = api_base_url.rstrip("/")
         self.transfer_url = transfer_url
         self.transfer_secret = transfer_secret
+
+    @classmethod
+    def options(cls, public_url: str, secret: bytes) -> dict[str, Any]:
+        """Transfers fetch our own endpoint, with URLs signed by the server's secret key."""
+        return {"transfer_url": f"{public_url}/telephony/vobiz/transfer", "transfer_secret": secret}
 
     @property
     def _vobiz(self) -> VobizCredentials:
@@ -206,7 +219,8 @@ class VobizCarrier(Carrier):
         found = _signature_headers(request.headers)
         return found[2] if found is not None else None
 
-    def parse_inbound(self, request: WebhookRequest) -> InboundCall:
+    @classmethod
+    def parse_inbound(cls, request: WebhookRequest) -> InboundCall:
         fields = webhook_fields(request)
         main = ("CallUUID", "From", "To")
         return InboundCall(
@@ -235,7 +249,8 @@ class VobizCarrier(Carrier):
         stream.text = with_query(media_url, parameters) if parameters else media_url
         return Markup(_xml(root))
 
-    def say_and_hang_up_markup(self, message: str) -> Markup:
+    @classmethod
+    def say_and_hang_up_markup(cls, message: str) -> Markup:
         root = ElementTree.Element("Response")
         ElementTree.SubElement(root, "Speak").text = message
         ElementTree.SubElement(root, "Hangup")
@@ -245,7 +260,8 @@ class VobizCarrier(Carrier):
         """What our ``transfer_url`` endpoint answers when Vobiz fetches it."""
         return Markup(dial_xml(to_number))
 
-    def parse_stream_start(self, message: Mapping[str, object]) -> StreamStart | None:
+    @classmethod
+    def parse_stream_start(cls, message: Mapping[str, object]) -> StreamStart | None:
         if message.get("event") != "start":
             return None
         nested = message.get("start")
@@ -269,7 +285,8 @@ class VobizCarrier(Carrier):
     def serializer(self, start: StreamStart) -> RobustPlivoSerializer:
         return RobustPlivoSerializer(start.stream_id, start.carrier_call_id)
 
-    def parse_status_callback(self, request: WebhookRequest) -> StatusUpdate:
+    @classmethod
+    def parse_status_callback(cls, request: WebhookRequest) -> StatusUpdate:
         fields = webhook_fields(request)
         machine = fields.get("Machine", "").lower()
         if "CallStatus" not in fields and machine:  # the machine-detection callback
@@ -298,7 +315,7 @@ class VobizCarrier(Carrier):
             "hangup_method": "POST",
             "ring_timeout": request.timeout_seconds,
         }
-        if request.machine_detection:
+        if request.machine_detection != "off":
             body.update(machine_detection="true", machine_detection_url=request.status_url)
         response = await self._request("POST", "Call/", body)
         answer = response_json(response, "vobiz")

@@ -14,32 +14,23 @@ import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from switchboard.agents.schema import RuntimeConfig
 from switchboard.calls import service as calls
 from switchboard.calls.recorder import CallRecorder
 from switchboard.db.models import Call, CallStatus
-from switchboard.errors import InvalidInput, SwitchboardError, Unauthenticated
-from switchboard.providers.credentials import load_credentials as load_provider_credentials
-from switchboard.providers.endpoints import check_provider_endpoints
+from switchboard.dialer.signals import call_ended
+from switchboard.errors import SwitchboardError, Unauthenticated
 from switchboard.services import Services
-from switchboard.telephony.carrier import Carrier, StreamStart
+from switchboard.telephony.carrier import MediaEndpoint, StreamStart
 from switchboard.telephony.credentials import CarrierName
-from switchboard.telephony.inbound import carrier_for
-from switchboard.telephony.registry import create_carrier
-from switchboard.telephony.streams import (
-    STREAM_TOKEN,
-    check_stream_token,
-    offered_stream_token,
-)
-from switchboard.tools.addresses import system_resolver
-from switchboard.tools.loading import ToolPolicy, WebhookTool, load_tool_policy, load_webhook_tools
-from switchboard.tools.service import get_workspace
-from switchboard.voice.session import CallInputs, CallSession
+from switchboard.telephony.registry import MEDIA_ENDPOINTS
+from switchboard.telephony.ringing import stop_media_timer
+from switchboard.telephony.streams import check_stream_token, offered_stream_token
+from switchboard.voice.inputs import StreamRefused, resolve_call_inputs
+from switchboard.voice.session import CallSession
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +39,9 @@ MAX_OPENING_MESSAGES = 8  # Twilio sends "connected" then "start"; a browser "st
 POLICY_VIOLATION = 1008
 
 
-async def read_stream_start(websocket: WebSocket, carrier: Carrier) -> StreamStart | None:
+async def read_stream_start(
+    websocket: WebSocket, endpoint: type[MediaEndpoint]
+) -> StreamStart | None:
     """Read the carrier's opening messages until it says which stream this is.
 
     Messages that are not JSON, or not the start, are logged and skipped, up to
@@ -69,66 +62,11 @@ async def read_stream_start(websocket: WebSocket, carrier: Carrier) -> StreamSta
                 continue
             if not isinstance(decoded, dict):
                 continue
-            start = carrier.parse_stream_start(decoded)
+            start = endpoint.parse_stream_start(decoded)
             if start is not None:
                 return start
     log.warning("a media socket sent %d messages and no start", MAX_OPENING_MESSAGES)
     return None
-
-
-async def provider_credentials(
-    services: Services, runtime: RuntimeConfig
-) -> dict[str, dict[str, str]]:
-    config = runtime.config
-    providers = {config.stt.provider, config.llm.provider, config.tts.provider}
-    providers |= {s.provider for s in config.fallbacks.stt}
-    providers |= {s.provider for s in config.fallbacks.llm}
-    providers |= {s.provider for s in config.fallbacks.tts}
-    result: dict[str, dict[str, str]] = {}
-    async with services.sessions() as session:
-        for provider in providers:
-            result[provider] = await load_provider_credentials(
-                session, services.box, runtime.workspace_id, provider
-            )
-    return result
-
-
-async def call_tools(
-    services: Services, runtime: RuntimeConfig
-) -> tuple[dict[str, WebhookTool], ToolPolicy | None]:
-    """The webhook tools the agent may use (with secrets) and the workspace's policy for them."""
-    async with services.sessions() as session:
-        tools = await load_webhook_tools(
-            session, services.box, runtime.workspace_id, runtime.agent_id
-        )
-        if not tools:
-            return tools, None
-        return tools, await load_tool_policy(session, services.box, runtime.workspace_id)
-
-
-def call_variables(call: Call, runtime: RuntimeConfig, start: StreamStart) -> dict[str, Any]:
-    """Declared defaults, then carrier-supplied parameters, then the built-ins."""
-    values: dict[str, Any] = {
-        name: spec.default
-        for name, spec in runtime.config.variables.items()
-        if spec.default is not None
-    }
-    values.update(
-        {
-            k: v
-            for k, v in start.custom_parameters.items()
-            if k in runtime.config.variables and k != STREAM_TOKEN
-        }
-    )
-    values.update(call.variables or {})
-    values.update(
-        caller_number=call.from_number,
-        called_number=call.to_number,
-        agent_name=runtime.config.name,
-        call_id=call.id,
-        direction=call.direction.value,
-    )
-    return values
 
 
 async def serve_media(
@@ -148,14 +86,17 @@ async def serve_media(
         if claimed is None:
             await websocket.close(code=POLICY_VIOLATION)
             return
-        await _run_call(services, websocket, name, claimed)
+        # The call runs here now: its slot counts here, and is released below however it ends.
+        await services.slots.hold(call_id, claimed.call.workspace_id)
+        await _run_call(services, websocket, claimed)
     except WebSocketDisconnect:
         if claimed is not None:
             async with services.sessions() as session:
                 await calls.move(session, call_id, CallStatus.FAILED, end_reason="media_dropped")
     finally:
         if claimed is not None:
-            services.slots.release(call_id)
+            await services.slots.release(call_id)
+            await call_ended(services.jobs, claimed.call.dial, call_id)
         await _close(websocket)
 
 
@@ -178,7 +119,7 @@ async def claim_stream(
         log.warning("media socket for unknown or finished call %s refused", call_id)
         return None
     try:
-        start = await read_stream_start(websocket, create_carrier(name, None, services.http))
+        start = await read_stream_start(websocket, MEDIA_ENDPOINTS[name])
     except TimeoutError:
         start = None
     if start is None:
@@ -196,52 +137,26 @@ async def claim_stream(
         ):
             log.warning("media socket for call %s refused: the call is already streaming", call_id)
             return None
-    if (timer := services.media_timeouts.pop(call_id, None)) is not None:
-        timer.cancel()
+    stop_media_timer(services, call_id)
     return Claim(call, start)
 
 
-async def _run_call(
-    services: Services, websocket: WebSocket, name: CarrierName, claimed: Claim
-) -> None:
-    """Resolve what the call needs, then run its session; a call that cannot start fails,
-    with an ``error`` event saying why."""
-    call, start = claimed.call, claimed.start
-    recorder = CallRecorder(services.sessions, call.id)
+async def _run_call(services: Services, websocket: WebSocket, claimed: Claim) -> None:
+    """Resolve everything the call needs in one pass, then run its session; a call that
+    cannot start fails, with an ``error`` event saying why."""
+    recorder = CallRecorder(services.sessions, claimed.call.id)
     try:
-        carrier = await carrier_for(services, name, call.workspace_id)
-        carrier.check_stream_format(start)
-    except SwitchboardError as exc:
-        reason = "bad_stream_format" if isinstance(exc, InvalidInput) else "carrier_unavailable"
+        inputs = await resolve_call_inputs(services, websocket, claimed.call, claimed.start)
+    except Exception as exc:
+        reason = "bad_stream_format" if isinstance(exc, StreamRefused) else "setup_failed"
         await _fail(recorder, reason, exc)
         return
+    session = CallSession(inputs, recorder)
+    services.live_calls[claimed.call.id] = session
     try:
-        assert call.agent_id is not None
-        runtime, _ = await services.config_cache.get(call.workspace_id, call.agent_id)
-        async with services.sessions() as session:
-            workspace = await get_workspace(session, call.workspace_id)
-        await check_provider_endpoints(
-            runtime.config, workspace.allowed_private_hosts, system_resolver
-        )
-        tools, policy = await call_tools(services, runtime)
-        inputs = CallInputs(
-            call=call,
-            runtime=runtime,
-            carrier=carrier,
-            start=start,
-            websocket=websocket,
-            credentials=await provider_credentials(services, runtime),
-            variables=call_variables(call, runtime, start),
-            recordings_dir=services.settings.recordings_dir,
-            local=services.local_engines(),
-            http=services.aiohttp_session(),
-            webhook_tools=tools,
-            tool_policy=policy,
-        )
-    except Exception as exc:
-        await _fail(recorder, "setup_failed", exc)
-        return
-    await CallSession(inputs, recorder).run()
+        await session.run()
+    finally:
+        services.live_calls.pop(claimed.call.id, None)
 
 
 async def _fail(recorder: CallRecorder, reason: str, exc: Exception) -> None:

@@ -48,8 +48,9 @@ from switchboard.agents.schema import AgentConfig, PipelineSettings
 from switchboard.providers.base import BuildContext
 from switchboard.providers.build import SwitchHandler, build_service
 from switchboard.providers.spec import ProviderKind
-from switchboard.telephony.serializers import RobustExotelSerializer, flush_audio_frame
+from switchboard.telephony.serializers import flush_audio_frame
 from switchboard.voice.language import LanguageFollower, LanguageSwitched
+from switchboard.voice.machine_detection.detector import MachineDetector, MachineMuteStrategy
 from switchboard.voice.tap import BotSpeech, CallMeter, CallTap
 
 
@@ -126,6 +127,7 @@ def build_call_pipeline(
     websocket: WebSocket,
     serializer: FrameSerializer,
     sample_rate: int,
+    flush_after_turns: bool,
     config: AgentConfig,
     system_prompt: str,
     tools: list[FunctionSchema],
@@ -135,8 +137,14 @@ def build_call_pipeline(
     on_switch: SwitchHandler,
     on_event: Any,
     on_language: LanguageSwitched,
+    machine_detector: MachineDetector | None = None,
 ) -> CallPipeline:
-    """Build every per-call object; nothing here talks to the network yet."""
+    """Build every per-call object; nothing here talks to the network yet.
+
+    With a ``machine_detector`` (an outbound call whose carrier did not say who answered),
+    it hears the callee first, holds the agent's speech until it has decided, and mutes
+    the callee for the LLM once it hears a machine.
+    """
     transport = FastAPIWebsocketTransport(
         websocket,
         FastAPIWebsocketParams(
@@ -164,7 +172,10 @@ def build_call_pipeline(
         ProviderKind.TTS, [config.tts, *config.fallbacks.tts], ctx, credentials, on_switch
     )
     context = LLMContext(tools=ToolsSchema(standard_tools=tools) if tools else NOT_GIVEN)
-    aggregators = LLMContextAggregatorPair(context, user_params=user_params(config.pipeline))
+    params = user_params(config.pipeline)
+    if machine_detector is not None:
+        params.user_mute_strategies.append(MachineMuteStrategy(machine_detector))
+    aggregators = LLMContextAggregatorPair(context, user_params=params)
     meter = CallMeter(vad_stop_secs=config.pipeline.vad.stop_seconds)
     for kind, processor in (("stt", stt), ("llm", llm), ("tts", tts)):
         for name in _names(processor):
@@ -173,7 +184,9 @@ def build_call_pipeline(
     recorder = AudioBufferProcessor(
         sample_rate=sample_rate, num_channels=2, buffer_size=sample_rate * 2 * 2 * 5
     )
-    steps: list[FrameProcessor] = [transport.input(), stt]
+    steps: list[FrameProcessor] = [transport.input()]
+    steps += [machine_detector] if machine_detector is not None else []
+    steps.append(stt)
     if len(config.supported_languages) > 1:
         steps.append(
             LanguageFollower(
@@ -189,7 +202,8 @@ def build_call_pipeline(
             aggregators.user(),
             llm,
             tts,
-            *([TurnFlusher()] if isinstance(serializer, RobustExotelSerializer) else []),
+            *([TurnFlusher()] if flush_after_turns else []),
+            *([machine_detector.gate()] if machine_detector is not None else []),
             transport.output(),
             tap,
             recorder,

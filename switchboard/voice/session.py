@@ -30,13 +30,14 @@ from switchboard.agents.template import render
 from switchboard.calls.recorder import CallRecorder
 from switchboard.calls.recording import StereoWavWriter, recording_path
 from switchboard.db.base import utcnow
-from switchboard.db.models import Call, CallStatus
+from switchboard.db.models import Call, CallDirection, CallStatus
 from switchboard.providers.spec import ProviderKind
-from switchboard.telephony.carrier import Carrier, StreamStart
+from switchboard.telephony.carrier import MediaEndpoint, StreamStart, is_machine
 from switchboard.tools.loading import ToolPolicy, WebhookTool
 from switchboard.tools.safe_http import SafeHttpClient
 from switchboard.voice.flow import CallFlow
 from switchboard.voice.functions import CallFunction
+from switchboard.voice.machine_policy import MachinePolicy, needs_detector
 from switchboard.voice.pipeline import CallPipeline, build_call_pipeline
 from switchboard.voice.precall import run_pre_call_tools
 from switchboard.voice.tools import BuiltinTools
@@ -56,7 +57,7 @@ class CallInputs:
 
     call: Call
     runtime: RuntimeConfig
-    carrier: Carrier
+    carrier: MediaEndpoint  # a phone carrier, or a browser page
     start: StreamStart
     websocket: WebSocket
     credentials: Mapping[str, Mapping[str, str]]
@@ -84,6 +85,7 @@ class CallSession:
         self._built: CallPipeline | None = None
         self._user_started_at: datetime | None = None
         self._flow: CallFlow | None = None
+        self._machines: MachinePolicy | None = None
         self.webhooks = WebhookRunner(
             inputs.tool_client or _tool_client(inputs.tool_policy),
             event=recorder.event,
@@ -140,6 +142,11 @@ class CallSession:
             fields["recording_path"] = str(self._wav.path)
             fields["usage"] = {**fields.get("usage", {}), "audio_seconds": self._wav.seconds}
         try:
+            if self.end_reason == "caller_hung_up" and await self.recorder.has_event(
+                "hangup_requested"
+            ):
+                # The API asked the carrier to hang up (this session may run elsewhere).
+                self.end_reason = "hung_up_by_api"
             await self.recorder.move(self.final_status, self.end_reason, **fields)
             await self.recorder.event("call_ended", reason=self.end_reason)
         except Exception:
@@ -161,6 +168,7 @@ class CallSession:
 
     def _build(self) -> CallPipeline:
         inputs = self.inputs
+        self._machines = MachinePolicy(self) if needs_detector(self) else None
         builtins = BuiltinTools(self)
         functions: list[CallFunction] = builtins.functions() + [
             self.webhooks.function(tool) for tool in self._webhook_tools(inputs.runtime.tools)
@@ -181,6 +189,7 @@ class CallSession:
         built = build_call_pipeline(
             websocket=inputs.websocket,
             serializer=inputs.carrier.serializer(inputs.start),
+            flush_after_turns=inputs.carrier.buffers_audio,
             sample_rate=inputs.start.sample_rate,
             config=self.config,
             system_prompt=system_prompt,
@@ -192,6 +201,7 @@ class CallSession:
             on_switch=self._provider_switched,
             on_event=self.recorder.event,
             on_language=self._language_switched,
+            machine_detector=self._machines.detector if self._machines else None,
         )
         self._wire(built)
         return built
@@ -209,7 +219,10 @@ class CallSession:
     async def _connected(self, _transport: Any, _client: Any) -> None:
         assert self._built is not None
         await self._open_recording(self._built)
-        await self._greet(self._built)
+        # The opening runs beside the transport's event handler, not inside it: a flow's
+        # first step may wait on speech the caller cuts short, and the pipeline waits for
+        # its handlers before it can close. The session's timers are cancelled at its end.
+        self._timers.append(asyncio.create_task(self._greet(self._built), name="call-opening"))
 
     async def _disconnected(self, _transport: Any, _client: Any) -> None:
         if not self._ending:
@@ -255,12 +268,18 @@ class CallSession:
         await built.recorder.start_recording()  # type: ignore[no-untyped-call]
 
     async def _greet(self, built: CallPipeline) -> None:
-        hours = self.config.business_hours
-        if hours is not None and not hours.is_open(datetime.now(UTC)):
-            await self.recorder.event("out_of_hours")
-            await self.say_and_end(hours.out_of_hours_message, "out_of_hours")
-            return
-        greeting = render(self.config.greeting, self.inputs.variables).strip()
+        call = self.inputs.call
+        if call.direction is CallDirection.OUTBOUND:
+            greeting = await self._outbound_opening()
+            if greeting is None:
+                return
+        else:
+            hours = self.config.business_hours
+            if hours is not None and not hours.is_open(datetime.now(UTC)):
+                await self.recorder.event("out_of_hours")
+                await self.say_and_end(hours.out_of_hours_message, "out_of_hours")
+                return
+            greeting = render(self.config.greeting, self.inputs.variables).strip()
         if greeting:
             await built.worker.queue_frame(TTSSpeakFrame(greeting, append_to_context=True))
         if self._flow is not None:
@@ -270,6 +289,26 @@ class CallSession:
                 worker=built.worker,
                 transport=built.transport,
             )
+
+    async def _outbound_opening(self) -> str | None:
+        """What the agent says first on a call it placed: the voicemail message (then it hangs
+        up) when a machine answered and the call asked to leave one, nothing when the callee
+        is to speak first, else its outbound greeting. None: the call is being ended."""
+        call, outbound = self.inputs.call, self.config.outbound
+        dial = call.dial or {}
+        if is_machine(call.answered_by) and dial.get("machine_detection") == "leave_message":
+            await self.leave_voicemail(str(dial.get("voicemail_message", "")))
+            return None
+        if outbound.first_speaker == "callee":
+            await self.recorder.event("waiting_for_callee")
+            return ""
+        return render(outbound.greeting or self.config.greeting, self.inputs.variables).strip()
+
+    async def leave_voicemail(self, message: str) -> None:
+        """Say the voicemail message to the machine and hang up."""
+        text = render(message, self.inputs.variables).strip()
+        await self.recorder.event("voicemail_left", message=text)
+        await self.say_and_end(text, "voicemail_left")
 
     async def _say_while_waiting(self, text: str) -> None:
         """A line said while a tool works (in the context too: the LLM should know it was said)."""

@@ -16,6 +16,7 @@ from pipecat.frames.frames import TTSSpeakFrame
 
 from switchboard.db.models import CallStatus
 from switchboard.errors import SwitchboardError
+from switchboard.telephony.carrier import Carrier
 from switchboard.voice.functions import CallFunction, Outcome, record_tool_result
 
 if TYPE_CHECKING:
@@ -107,7 +108,10 @@ class BuiltinTools:
             await self._let_notice_play(notice)
             if call_id is None:
                 raise SwitchboardError("the carrier gave no call id to transfer")
-            await session.inputs.carrier.transfer(call_id, destination.number)
+            carrier = session.inputs.carrier
+            if not isinstance(carrier, Carrier):
+                raise SwitchboardError(f"a {carrier.name.value} call cannot be transferred")
+            await carrier.transfer(call_id, destination.number)
         except Exception as exc:
             log.warning("call %s: transfer failed: %s", session.inputs.call.id, exc)
             await session.recorder.event("error", message=f"transfer failed: {exc}", fatal=False)

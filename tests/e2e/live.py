@@ -52,15 +52,19 @@ class LiveServer:
     def url(self) -> str:
         return f"http://{self.address}"
 
-    async def finished_call(self, call_id: str) -> Call:
+    async def finished_call(self, call_id: str, *, seconds: float = 10) -> Call:
         """The call's record once the session has finished it (the phone may hang up first)."""
 
         async def finished() -> bool:
             async with self.services.sessions() as session:
                 call = await calls.get_call(session, self.workspace_id, call_id)
-            return call.status not in (CallStatus.RINGING, CallStatus.IN_PROGRESS)
+            return call.status not in (
+                CallStatus.QUEUED,
+                CallStatus.RINGING,
+                CallStatus.IN_PROGRESS,
+            )
 
-        await wait_until(finished, seconds=10, what=f"call {call_id} being finished")
+        await wait_until(finished, seconds=seconds, what=f"call {call_id} being finished")
         async with self.services.sessions() as session:
             return await calls.get_call(session, self.workspace_id, call_id)
 

@@ -208,7 +208,7 @@ async def test_over_capacity_callers_hear_busy_and_are_recorded(sqlite_settings:
             ("completed", "caller_hung_up"),
             ("rejected", "capacity_server"),
         ]
-        assert server.services.slots.total == 0
+        assert await server.services.slots.total() == 0
 
 
 async def test_a_twilio_webhook_without_a_valid_signature_is_refused(server: LiveServer) -> None:
@@ -278,7 +278,7 @@ async def test_nothing_is_left_behind_however_calls_end(server: LiveServer) -> N
     records = [await wait_finished(server, p) for p in (agent_ends, caller_ends, dropped)]
     assert [r.status for r in records] == [CallStatus.COMPLETED] * 3
     assert [r.end_reason for r in records][:2] == ["agent_ended", "caller_hung_up"]
-    assert server.services.slots.total == 0
+    assert await server.services.slots.total() == 0
     current = asyncio.current_task()
 
     def leftover() -> set[str]:

@@ -167,4 +167,4 @@ async def test_a_browser_call_with_its_token(server: LiveServer) -> None:
     async with server.services.sessions() as session:
         untouched = await calls.get_call(session, server.workspace_id, forged["call_id"])
     assert untouched.status is CallStatus.RINGING
-    assert server.services.slots.in_use(server.workspace_id) == 1
+    assert await server.services.slots.in_use(server.workspace_id) == 1

@@ -21,9 +21,8 @@ import pytest
 from switchboard.calls import service as calls
 from switchboard.config import Settings
 from switchboard.db.models import Call, CallStatus
-from switchboard.telephony.accounts import put_account
+from switchboard.telephony.accounts import carrier_for, put_account
 from switchboard.telephony.credentials import CarrierName
-from switchboard.telephony.inbound import carrier_for
 from switchboard.telephony.streams import STREAM_TOKEN
 from switchboard.telephony.vobiz import vobiz_signature
 from tests.conftest import wait_until

@@ -96,7 +96,7 @@ async def test_a_socket_without_the_calls_token_opens_nothing_and_changes_nothin
     call = await call_of(server, url)
     assert call.status is CallStatus.RINGING and call.answered_at is None
     assert call.id in server.services.media_timeouts  # its media timer still runs
-    assert server.services.slots.in_use(server.workspace_id) == 2  # both slots still held
+    assert await server.services.slots.in_use(server.workspace_id) == 2  # both slots still held
 
     phone = await dial_with(server, url, parameters)  # the real carrier still gets through
     try:
@@ -109,7 +109,7 @@ async def test_a_socket_without_the_calls_token_opens_nothing_and_changes_nothin
         await phone.hang_up()
     ended = await server.finished_call(call.id)
     assert ended.end_reason == "caller_hung_up"
-    assert server.services.slots.in_use(server.workspace_id) == 1  # the other call's, only
+    assert await server.services.slots.in_use(server.workspace_id) == 1  # the other call's, only
 
 
 async def dial_with(server: LiveServer, url: str, parameters: dict[str, str]) -> Any:
@@ -144,7 +144,7 @@ async def test_a_start_with_a_format_the_carrier_never_sends_ends_the_call_clean
     assert code != POLICY_VIOLATION  # the carrier's own socket: closed normally, not refused
     call = await server.finished_call(url.rsplit("/", 1)[-1])
     assert call.status is CallStatus.FAILED and call.end_reason == "bad_stream_format"
-    assert server.services.slots.in_use(server.workspace_id) == 0
+    assert await server.services.slots.in_use(server.workspace_id) == 0
 
 
 async def test_production_serves_no_simulator_and_no_demo_route(sqlite_settings: Settings) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,9 @@ from tests.e2e.test_cli import KEY_PATTERN, server
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def tour_script() -> str:
+def tour_script(section: str = "tour") -> str:
     text = README.read_text()
-    tour = text.split("<!-- tour:start -->", 1)[1].split("<!-- tour:end -->", 1)[0]
+    tour = text.split(f"<!-- {section}:start -->", 1)[1].split(f"<!-- {section}:end -->", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", tour, flags=re.S)
     # The reader sets SB and SB_KEY by hand; the test supplies them.
     lines = [
@@ -60,3 +61,42 @@ def _owner_key(process: subprocess.Popen[str]) -> str:
         if match := KEY_PATTERN.search(line):
             return match.group(0)
     raise AssertionError("server printed no owner key")
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_the_outbound_section_works_as_written(tmp_path: Path) -> None:
+    """An outbound call and a batch, with the embedded models on both ends, all offline."""
+    (tmp_path / ".venv").symlink_to(README.parent / ".venv")
+    with server(tmp_path / "data") as (base, process):
+        key = _owner_key(process)
+        drain(process)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", tour_script("outbound")],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            cwd=tmp_path,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "SB": base,
+                "SB_KEY": key,
+                "COLUMNS": "200",
+            },
+        )
+    assert result.returncode == 0, result.stderr
+    out, err = result.stdout, result.stderr
+    assert '{"status":"completed","direction":"outbound","to_number":"+15550199"}' in out
+    assert "agent: Thank you for calling Switchboard Dental." in out
+    # The callee's lines, as whisper heard them through the phone line.
+    assert len(re.findall(r"^user: \S", out, flags=re.M)) >= 2
+    assert re.search(r"^bat_\w+$", out, flags=re.M)
+    assert "rows refused" in err and "not an E.164 number" in err
+    assert "finished: completed 2" in err
+
+
+def drain(process: subprocess.Popen[str]) -> None:
+    """Read the server's output as it comes: a long call fills a pipe nobody reads, and a
+    server blocked on writing its log answers nothing."""
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            threading.Thread(target=stream.read, daemon=True).start()

@@ -108,7 +108,7 @@ async def test_a_replayed_inbound_webhook_opens_no_second_stream(server: LiveSer
     assert again.status_code == 409 and "<Stream" not in again.text
     assert again.headers["content-type"] == "application/problem+json"
     assert await call_count(server) == 1
-    assert server.services.slots.in_use(server.workspace_id) == 1
+    assert await server.services.slots.in_use(server.workspace_id) == 1
 
 
 async def test_status_callbacks_move_only_calls_their_signer_owns(server: LiveServer) -> None:
@@ -297,3 +297,92 @@ async def test_secrets_that_cannot_be_decrypted_are_logged_as_such(
     assert "SWITCHBOARD_SECRET_KEY" in caplog.text
     assert TWILIO_TOKEN not in caplog.text and TWILIO_TOKEN not in response.text
     assert await call_count(server, rekeyed.id) == 0
+
+
+async def outbound_twilio_call(server: LiveServer, carrier_call_id: str) -> str:
+    """A placed outbound Twilio call of the server's workspace, as the dialling job leaves it."""
+    from switchboard.calls.service import create_call, update_fields
+    from switchboard.db.base import utcnow
+    from switchboard.db.models import CallDirection
+
+    agent_id = await server.agent("+14155550190", CarrierName.TWILIO.value, **QUIET)
+    async with server.services.sessions() as session:
+        call = await create_call(
+            session,
+            workspace_id=server.workspace_id,
+            agent_id=agent_id,
+            agent_version=1,
+            direction=CallDirection.OUTBOUND,
+            carrier=CarrierName.TWILIO.value,
+            from_number="+14155550190",
+            to_number="+14155550191",
+            status=CallStatus.QUEUED,
+            dial={"machine_detection": "off"},
+        )
+        await update_fields(session, call.id, carrier_call_id=carrier_call_id, placed_at=utcnow())
+    return call.id
+
+
+async def test_an_outbound_calls_answer_url_takes_only_its_carriers_signed_request(
+    server: LiveServer,
+) -> None:
+    async with server.services.sessions() as session:
+        other, _ = await get_or_create_workspace(session, "other-signer")
+        await session.commit()
+    await accounts(
+        server, other.id, twilio={"account_sid": TWILIO_SID, "auth_token": OTHER_TWILIO_TOKEN}
+    )
+    sid = "CA" + "f" * 32
+    call_id = await outbound_twilio_call(server, sid)
+    url = f"{server.url}/telephony/twilio/answer/{call_id}"
+    form = {"CallSid": sid, "CallStatus": "in-progress", "AnsweredBy": "human"}
+    async with httpx.AsyncClient() as http:
+        unsigned = await http.post(url, data=form)
+        by_other = await http.post(
+            url, data=form, headers=twilio_signed(OTHER_TWILIO_TOKEN, url, form)
+        )
+        simulator_path = f"{server.url}/telephony/simulator/answer/{call_id}"
+        wrong_carrier = await http.post(simulator_path, data=form)
+        unknown = await http.post(
+            f"{server.url}/telephony/twilio/answer/call_nope",
+            data=form,
+            headers=twilio_signed(
+                TWILIO_TOKEN, f"{server.url}/telephony/twilio/answer/call_nope", form
+            ),
+        )
+        other_sid = {**form, "CallSid": "CA" + "e" * 32}
+        mismatched = await http.post(
+            url, data=other_sid, headers=twilio_signed(TWILIO_TOKEN, url, other_sid)
+        )
+        answered = await http.post(url, data=form, headers=twilio_signed(TWILIO_TOKEN, url, form))
+        again = await http.post(url, data=form, headers=twilio_signed(TWILIO_TOKEN, url, form))
+    assert (unsigned.status_code, by_other.status_code) == (403, 403)
+    assert (wrong_carrier.status_code, unknown.status_code) == (404, 404)
+    assert mismatched.status_code == 409
+    assert answered.status_code == 200 and "<Stream" in answered.text
+    assert "stream_token" in answered.text
+    assert again.status_code == 409 and "<Stream" not in again.text
+
+
+async def test_an_outbound_calls_status_url_moves_only_that_call(server: LiveServer) -> None:
+    sid = "CA" + "d" * 32
+    call_id = await outbound_twilio_call(server, sid)
+    url = f"{server.url}/telephony/twilio/status/{call_id}"
+    someone_else = {"CallSid": "CA" + "c" * 32, "CallStatus": "busy"}
+    busy = {"CallSid": sid, "CallStatus": "busy"}
+    async with httpx.AsyncClient() as http:
+        unsigned = await http.post(url, data=busy)
+        mismatched = await http.post(
+            url, data=someone_else, headers=twilio_signed(TWILIO_TOKEN, url, someone_else)
+        )
+        status_now = (await _call(server, call_id)).status
+        moved = await http.post(url, data=busy, headers=twilio_signed(TWILIO_TOKEN, url, busy))
+    assert (unsigned.status_code, mismatched.status_code) == (403, 409)
+    assert status_now is CallStatus.QUEUED
+    assert moved.status_code == 204
+    assert (await _call(server, call_id)).status is CallStatus.BUSY
+
+
+async def _call(server: LiveServer, call_id: str) -> Any:
+    async with server.services.sessions() as session:
+        return await calls.get_call(session, server.workspace_id, call_id)

@@ -36,7 +36,11 @@ def test_final_states_have_no_way_out() -> None:
     assert can_move(CallStatus.RINGING, CallStatus.IN_PROGRESS)
     assert not can_move(CallStatus.IN_PROGRESS, CallStatus.RINGING)
     assert not can_move(CallStatus.IN_PROGRESS, CallStatus.BUSY)
-    assert set(ALLOWED) == {CallStatus.RINGING, CallStatus.IN_PROGRESS}
+    assert set(ALLOWED) == {CallStatus.QUEUED, CallStatus.RINGING, CallStatus.IN_PROGRESS}
+    # An outbound call may be answered (and streaming) before its ringing is reported.
+    assert can_move(CallStatus.QUEUED, CallStatus.RINGING)
+    assert can_move(CallStatus.QUEUED, CallStatus.IN_PROGRESS)
+    assert not can_move(CallStatus.RINGING, CallStatus.QUEUED)
 
 
 async def test_a_call_moves_once_and_records_its_times(services: Services, tenant: Tenant) -> None:
@@ -90,7 +94,9 @@ async def test_the_sweeper_finishes_only_old_live_calls(
         await service.move(session, done.id, CallStatus.FAILED, end_reason="test")
         await service.update_fields(session, old.id, created_at=utcnow() - timedelta(hours=7))
         await service.update_fields(session, done.id, created_at=utcnow() - timedelta(hours=7))
-    finished = await sweep_stuck_calls(services.sessions, older_than_seconds=6 * 3600)
+    finished = await sweep_stuck_calls(
+        services.sessions, services.slots, older_than_seconds=6 * 3600
+    )
     assert finished == [old.id]
     async with services.sessions() as session:
         swept = await service.get_call(session, tenant.workspace_id, old.id)

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from switchboard.db.models import CarrierAccount
 from switchboard.services import Services
 from switchboard.telephony.accounts import load_credentials
-from switchboard.telephony.credentials import CarrierName, TwilioCredentials
+from switchboard.telephony.credentials import CarrierName
+from switchboard.telephony.twilio import TwilioCredentials
 from tests.conftest import Tenant
 
 SID = "AC" + "0123456789abcdef" * 2

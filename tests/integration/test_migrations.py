@@ -53,8 +53,11 @@ async def test_downgrade_one_step_then_upgrade_again(empty_database_url: str) ->
     try:
         await migrate.upgrade(engine)
         await migrate.downgrade(engine, "-1")
-        assert await migrate.current_revision(engine) == "0004"
+        assert await migrate.current_revision(engine) == "0007"
+        assert "batches" not in await _tables(empty_database_url)
+        await migrate.downgrade(engine, "0004")
         assert "webhook_nonces" not in await _tables(empty_database_url)
+        assert "placed_at" not in await _columns(empty_database_url, "calls")
         await migrate.downgrade(engine, "-1")
         assert await migrate.current_revision(engine) == "0003"
         assert "tool_ids" in await _columns(empty_database_url, "flow_nodes")

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from switchboard.auth.roles import role_at_least
 from switchboard.calls.service import create_call
 from switchboard.db.models import CallDirection, Role
+from switchboard.dialer.batches import BatchOptions, create_batch
 from switchboard.services import Services
 from tests.conftest import Tenant
 
@@ -62,11 +63,19 @@ ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("PUT", "/api/v1/providers/{provider}/credentials"): (A, {"api_key": "k-123"}),
     ("DELETE", "/api/v1/providers/{provider}/credentials"): (A, None),
     ("GET", "/api/v1/calls"): (V, None),
+    ("POST", "/api/v1/calls"): (D, {"agent_id": "{agent_id}", "to": "+15550143"}),
+    ("POST", "/api/v1/calls/{call_id}/hangup"): (D, None),
     ("POST", "/api/v1/calls/browser"): (D, {"agent_id": "{agent_id}"}),
     ("GET", "/api/v1/calls/{call_id}"): (V, None),
     ("GET", "/api/v1/calls/{call_id}/transcript"): (V, None),
     ("GET", "/api/v1/calls/{call_id}/events"): (V, None),
     ("GET", "/api/v1/calls/{call_id}/recording"): (V, None),
+    ("POST", "/api/v1/batches"): (D, None),  # multipart: a JSON body is refused (422)
+    ("GET", "/api/v1/batches"): (V, None),
+    ("GET", "/api/v1/batches/{batch_id}"): (V, None),
+    ("POST", "/api/v1/batches/{batch_id}/pause"): (D, None),
+    ("POST", "/api/v1/batches/{batch_id}/resume"): (D, None),
+    ("POST", "/api/v1/batches/{batch_id}/cancel"): (D, None),
     ("GET", "/api/v1/workspace"): (V, None),
     ("GET", "/api/v1/keys"): (A, None),
     ("POST", "/api/v1/keys"): (A, {"role": "viewer"}),
@@ -135,6 +144,13 @@ async def build_resources(
         )
     ).json()
     async with services.sessions() as session:
+        batch = await create_batch(
+            session,
+            tenant.workspace_id,
+            BatchOptions(agent_id=agent["id"], name=MARKER),
+            b"phone\n+15550144\n",
+            simulator_enabled=True,
+        )
         call = await create_call(
             session,
             workspace_id=tenant.workspace_id,
@@ -154,6 +170,7 @@ async def build_resources(
         "version": "1",
         "provider": "deepgram",
         "tool_id": tool["id"],
+        "batch_id": batch.id,
     }
 
 
@@ -228,6 +245,7 @@ async def test_another_workspace_sees_and_changes_nothing(
                 params["key_id"],
                 params["call_id"],
                 params["tool_id"],
+                params["batch_id"],
             ):
                 assert ident not in response.text, route
     after = {

@@ -11,8 +11,7 @@ from pydantic import SecretStr
 
 from switchboard.errors import ConfigurationError, ExternalStatusError, Forbidden, InvalidInput
 from switchboard.telephony.carrier import CallOutcome, PlaceCallRequest
-from switchboard.telephony.credentials import ExotelCredentials
-from switchboard.telephony.exotel import ExotelCarrier
+from switchboard.telephony.exotel import ExotelCarrier, ExotelCredentials
 from switchboard.telephony.serializers import RobustExotelSerializer
 from tests.telephony.helpers import FakeApi, basic_auth, webhook
 

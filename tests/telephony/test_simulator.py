@@ -90,7 +90,7 @@ def test_behaviour_follows_the_dialled_numbers_last_digits() -> None:
 
 
 async def test_answered_call_rings_fetches_the_answer_and_completes_on_hangup(rig: Rig) -> None:
-    call_id = await rig.carrier.place_call(request(machine_detection=True))
+    call_id = await rig.carrier.place_call(request(machine_detection="detect"))
     await until(lambda: rig.statuses(call_id) == ["ringing", "in-progress"])
     call = rig.simulator.calls[call_id]
     assert call.answer_markup == TWIML  # the markup a local phone would connect to

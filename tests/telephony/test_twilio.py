@@ -19,9 +19,9 @@ from switchboard.errors import (
     InvalidInput,
 )
 from switchboard.telephony.carrier import CallOutcome, PlaceCallRequest
-from switchboard.telephony.credentials import ExotelCredentials, TwilioCredentials
+from switchboard.telephony.exotel import ExotelCredentials
 from switchboard.telephony.serializers import RobustTwilioSerializer
-from switchboard.telephony.twilio import TwilioCarrier
+from switchboard.telephony.twilio import TwilioCarrier, TwilioCredentials
 from tests.telephony.helpers import FakeApi, basic_auth, webhook
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -208,7 +208,7 @@ async def test_place_call_posts_the_calls_resource() -> None:
                 from_number="+14155550199",
                 answer_url="https://sb.example/telephony/twilio/answer/call_1",
                 status_url="https://sb.example/telephony/twilio/status",
-                machine_detection=True,
+                machine_detection="detect",
                 timeout_seconds=25,
             )
         )

@@ -21,9 +21,8 @@ from switchboard.errors import (
     Unauthenticated,
 )
 from switchboard.telephony.carrier import CallOutcome, PlaceCallRequest
-from switchboard.telephony.credentials import VobizCredentials
 from switchboard.telephony.serializers import RobustPlivoSerializer
-from switchboard.telephony.vobiz import VobizCarrier, check_transfer_token
+from switchboard.telephony.vobiz import VobizCarrier, VobizCredentials, check_transfer_token
 from tests.telephony.helpers import FakeApi, webhook
 
 TOKEN = "vobiz-auth-token"
@@ -212,7 +211,7 @@ CALL = PlaceCallRequest(
     from_number="+918071387428",
     answer_url="https://sb.example/telephony/vobiz/answer/call_1",
     status_url="https://sb.example/telephony/vobiz/status",
-    machine_detection=True,
+    machine_detection="detect",
     timeout_seconds=30,
 )
 

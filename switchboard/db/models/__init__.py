@@ -2,7 +2,9 @@
 
 from switchboard.db.models.agent import Agent, AgentVersion
 from switchboard.db.models.automation import FlowNode, Tool
+from switchboard.db.models.batch import Batch, BatchRow, BatchStatus, RowStatus
 from switchboard.db.models.call import Call, CallDirection, CallEvent, CallStatus, TranscriptTurn
+from switchboard.db.models.job import Job, JobId, JobStatus
 from switchboard.db.models.provider import ProviderCredential
 from switchboard.db.models.telephony import CarrierAccount, PhoneNumber, WebhookNonce
 from switchboard.db.models.workspace import ApiKey, Membership, Role, User, Workspace
@@ -11,16 +13,23 @@ __all__ = [
     "Agent",
     "AgentVersion",
     "ApiKey",
+    "Batch",
+    "BatchRow",
+    "BatchStatus",
     "Call",
     "CallDirection",
     "CallEvent",
     "CallStatus",
     "CarrierAccount",
     "FlowNode",
+    "Job",
+    "JobId",
+    "JobStatus",
     "Membership",
     "PhoneNumber",
     "ProviderCredential",
     "Role",
+    "RowStatus",
     "Tool",
     "TranscriptTurn",
     "User",

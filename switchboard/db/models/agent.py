@@ -38,6 +38,7 @@ class Agent(TimestampMixin, Base):
     pipeline: Mapped[dict[str, Any]] = mapped_column(JSONType)
     business_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     transfer_destinations: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    outbound: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     variables: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     pre_call_tool_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
     tool_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)

@@ -14,6 +14,7 @@ from switchboard.db.types import JSONType, UTCDateTime, str_enum
 
 
 class CallStatus(StrEnum):
+    QUEUED = "queued"  # an outbound call, not yet rung
     RINGING = "ringing"
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
@@ -63,6 +64,16 @@ class Call(TimestampMixin, Base):
     usage: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     latency: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     analysis: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # Outbound: how it was dialled (machine detection, voicemail message, ring timeout), who
+    # answered (human, machine_*, unknown), and the carrier's error when placing it failed.
+    dial: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    # Set once, by the one job that asks the carrier to ring it: never dialled twice.
+    placed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Set once, by the answer that sends its carrier to the media socket: a replayed answer
+    # webhook mints no second stream token.
+    media_offered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    answered_by: Mapped[str | None] = mapped_column(String(32), default=None)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     cost_usd: Mapped[float | None] = mapped_column(default=None)
 
 

@@ -1,0 +1,1 @@
+"""Outbound dialling at scale: batch jobs (and, later, campaigns) over the job runner."""
