@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from datetime import timedelta
 
 import pytest
@@ -81,15 +82,18 @@ async def test_two_processes_share_ids_and_never_run_a_job_twice(open_queue: Ope
 async def test_a_job_waits_for_its_run_at(open_queue: OpenQueue) -> None:
     probe = Probe()
     queue = await open_queue(registry_for(probe))
+    before = time.monotonic()
     run_at = utcnow() + timedelta(seconds=0.6)
 
     assert await queue.enqueue("test.record", job_id="later", run_at=run_at)
     assert await queue.enqueue("test.record", job_id="now")
 
     await probe.wait_for(lambda: len(probe.runs) == 2, "both runs")
-    assert [run.job_id for run in probe.runs] == ["now", "later"]
+    started = {run.job_id: run.at - before for run in probe.runs}
+    # Which of the two starts first is the runner's business once both are due (a slow
+    # machine can reach its first poll after run_at); that "later" never starts early is not.
+    assert started["later"] >= 0.6, started
     await wait_for_status(queue, "later", JobStatus.SUCCEEDED)
-    assert utcnow() >= run_at
 
 
 async def test_a_failing_job_is_retried_with_backoff_then_fails(open_queue: OpenQueue) -> None:
