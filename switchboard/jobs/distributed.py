@@ -173,26 +173,41 @@ class ProcrastinateQueue(JobQueue):
         job_id: str | None = None,
         run_at: datetime | None = None,
     ) -> bool:
+        return await self._defer(task, {job_id or new_id("job"): args or {}}, run_at) == 1
+
+    async def enqueue_many(self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]]) -> int:
+        return await self._defer(task, jobs, None) if jobs else 0
+
+    async def _defer(
+        self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]], run_at: datetime | None
+    ) -> int:
+        """Defer the jobs whose ids are free, in one transaction; how many were created."""
         registered = self.registry.get(task)
-        kwargs = checked_args(args)
-        job_id = job_id or new_id("job")
+        checked = {job_id: checked_args(args) for job_id, args in jobs.items()}
+        schedule_at = checked_run_at(run_at)
         await self._open()
-        try:
-            async with self.connector.pool.connection() as conn, conn.transaction():
-                claim = await conn.execute(CLAIM_ID, {"id": job_id, "task": registered.name})
-                if claim.rowcount == 0:
-                    return False
+        created = 0
+        async with self.connector.pool.connection() as conn, conn.transaction():
+            for job_id, kwargs in checked.items():
                 deferrer = self.app.configure_task(
                     registered.name,
                     queueing_lock=job_id,
-                    schedule_at=checked_run_at(run_at),
+                    schedule_at=schedule_at,
                     connection=conn,
                 )
-                procrastinate_id = await deferrer.defer_async(**kwargs)
-                await conn.execute(LINK_ID, {"job": procrastinate_id, "id": job_id})
-        except AlreadyEnqueued:
-            return False  # deferred outside this interface with the same queueing lock
-        return True
+                try:
+                    async with conn.transaction():  # a savepoint: one refusal spares the rest
+                        claim = await conn.execute(
+                            CLAIM_ID, {"id": job_id, "task": registered.name}
+                        )
+                        if claim.rowcount == 0:
+                            continue
+                        procrastinate_id = await deferrer.defer_async(**kwargs)
+                        await conn.execute(LINK_ID, {"job": procrastinate_id, "id": job_id})
+                except AlreadyEnqueued:
+                    continue  # deferred outside this interface with the same queueing lock
+                created += 1
+        return created
 
     async def cancel(self, job_id: str) -> bool:
         found = await self._find(job_id)
@@ -211,6 +226,11 @@ class ProcrastinateQueue(JobQueue):
         job = jobs[0]
         status = PROCRASTINATE_STATUS[job.status or Status.TODO.value]
         return JobState(status=status, attempts=job.attempts, last_error=last_error)
+
+    async def prune(self, older_than: timedelta) -> None:
+        # Procrastinate's own records of every succeeded job; the ids stay in ``job_ids``.
+        await self._open()
+        await self.app.job_manager.delete_old_jobs(nb_hours=int(older_than.total_seconds() // 3600))
 
     async def start(self) -> None:
         await self._open()

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from croniter import croniter
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from switchboard.db.base import new_id, utcnow
@@ -89,26 +89,40 @@ class EmbeddedQueue(JobQueue):
         job_id: str | None = None,
         run_at: datetime | None = None,
     ) -> bool:
+        return await self._insert(task, {job_id or new_id("job"): args or {}}, run_at) == 1
+
+    async def enqueue_many(self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]]) -> int:
+        return await self._insert(task, jobs, None) if jobs else 0
+
+    async def _insert(
+        self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]], run_at: datetime | None
+    ) -> int:
+        """One INSERT of the jobs whose ids are free; how many it created."""
         registered = self.registry.get(task)
         now = utcnow()
         insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         statement = (
             insert(Job)
             .values(
-                id=job_id or new_id("job"),
-                task=registered.name,
-                args=checked_args(args),
-                status=JobStatus.QUEUED,
-                attempts=0,
-                run_at=checked_run_at(run_at) or now,
-                created_at=now,
-                updated_at=now,
+                [
+                    {
+                        "id": job_id,
+                        "task": registered.name,
+                        "args": checked_args(args),
+                        "status": JobStatus.QUEUED,
+                        "attempts": 0,
+                        "run_at": checked_run_at(run_at) or now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for job_id, args in jobs.items()
+                ]
             )
             .on_conflict_do_nothing(index_elements=["id"])
             .returning(Job.id)
         )
         async with transaction(self.services.sessions) as session:
-            created = (await session.execute(statement)).scalar() is not None
+            created = len((await session.execute(statement)).all())
         if created:
             self._wake.set()
         return created
@@ -130,6 +144,19 @@ class EmbeddedQueue(JobQueue):
         if job is None:
             return None
         return JobState(status=job.status, attempts=job.attempts, last_error=job.last_error)
+
+    async def prune(self, older_than: timedelta) -> None:
+        # Only periodic runs: a one-off job's row is what keeps its id taken.
+        periodic = [t.name for t in self.registry.periodic()]
+        if not periodic:
+            return
+        statement = delete(Job).where(
+            Job.task.in_(periodic),
+            Job.status == JobStatus.SUCCEEDED,
+            Job.finished_at < utcnow() - older_than,
+        )
+        async with transaction(self.services.sessions) as session:
+            await session.execute(statement)
 
     async def start(self) -> None:
         if self._worker is not None:

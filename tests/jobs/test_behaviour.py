@@ -8,10 +8,13 @@ import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from switchboard.db.base import utcnow
-from switchboard.db.models import JobStatus
+from switchboard.db.models import Job, JobStatus
 from switchboard.jobs import JobQueue, UnknownTask
+from switchboard.jobs.distributed import ProcrastinateQueue
+from switchboard.jobs.embedded import EmbeddedQueue
 from tests.conftest import wait_until
 from tests.jobs.conftest import RUNNERS, OpenQueue, state_of
 from tests.jobs.probe import FAST_RETRY, Probe, registry_for
@@ -199,3 +202,57 @@ async def test_a_periodic_task_runs_once_per_tick_across_processes(open_queue: O
     ids = [run.job_id for run in probe.runs_of("test.tick")]
     assert len(ids) == len(set(ids)), ids
     assert all(job_id.startswith("test.tick@") for job_id in ids)
+
+
+async def succeeded_ticks(queue: JobQueue) -> int:
+    """The finished runs of ``test.tick`` each runner keeps in its own tables."""
+    if isinstance(queue, ProcrastinateQueue):
+        found = await queue.app.job_manager.list_jobs_async(task="test.tick", status="succeeded")
+        return len(list(found))
+    assert isinstance(queue, EmbeddedQueue)
+    async with queue.services.sessions() as session:
+        return int(
+            await session.scalar(
+                select(func.count())
+                .select_from(Job)
+                .where(Job.task == "test.tick", Job.status == JobStatus.SUCCEEDED)
+            )
+            or 0
+        )
+
+
+async def test_pruning_forgets_finished_ticks_but_never_an_id(open_queue: OpenQueue) -> None:
+    probe = Probe()
+    queue = await open_queue(registry_for(probe, periodic=True))
+    assert await queue.enqueue("test.record", job_id="once")
+    await wait_for_status(queue, "once", JobStatus.SUCCEEDED)
+
+    async def ticked() -> bool:
+        return await succeeded_ticks(queue) >= 1
+
+    await wait_until(ticked, what="a finished tick", every=0.1)
+
+    await queue.prune(timedelta(hours=1))  # nothing is that old yet
+    assert await succeeded_ticks(queue) >= 1
+
+    await queue.prune(timedelta(0))
+    assert await succeeded_ticks(queue) == 0
+    assert not await queue.enqueue("test.record", job_id="once")  # its id is still taken
+    assert [run.job_id for run in probe.runs_of("test.record")] == ["once"]
+
+
+async def test_many_jobs_enqueued_at_once_keep_each_id_once(open_queue: OpenQueue) -> None:
+    probe = Probe()
+    queue = await open_queue(registry_for(probe))
+    assert await queue.enqueue("test.record", {"n": 0}, job_id="many:0")
+
+    created = await queue.enqueue_many("test.record", {f"many:{n}": {"n": n} for n in range(3)})
+
+    assert created == 2  # many:0 was taken
+    await probe.wait_for(lambda: len(probe.runs) == 3, "three runs")
+    assert sorted((run.job_id, run.args["n"]) for run in probe.runs) == [
+        ("many:0", 0),
+        ("many:1", 1),
+        ("many:2", 2),
+    ]
+    assert await queue.enqueue_many("test.record", {}) == 0
