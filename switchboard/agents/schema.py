@@ -6,7 +6,9 @@ names it, not a setting silently ignored.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Collection, Mapping
 from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
@@ -151,8 +153,38 @@ class OpenInterval(StrictModel):
             raise ValueError("start must be before end")
         return self
 
+    @property
+    def minutes(self) -> tuple[int, int]:
+        """``(start, end)`` in minutes after local midnight; ``end`` may be 1440."""
+        return _minute_of_day(self.start), _minute_of_day(self.end)
+
     def contains(self, moment: time) -> bool:
-        return self.start <= moment.strftime("%H:%M") < self.end
+        """Whether the wall-clock ``moment`` is inside (``start`` included, ``end`` not)."""
+        start, end = self.minutes
+        return start <= moment.hour * 60 + moment.minute < end
+
+
+@functools.cache  # at most 1,441 distinct values; the calling-window walk asks often
+def _minute_of_day(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def open_intervals(
+    weekly: Mapping[Weekday, list[OpenInterval]], holidays: Collection[date], day: date
+) -> list[OpenInterval]:
+    """The intervals open on the local date ``day``: its weekday's, or none on a holiday."""
+    if day in holidays:
+        return []
+    return weekly.get(WEEKDAYS[day.weekday()], [])
+
+
+def open_on_clock(
+    weekly: Mapping[Weekday, list[OpenInterval]], holidays: Collection[date], local: datetime
+) -> bool:
+    """Whether a clock showing ``local`` (its date and time of day) shows an open time."""
+    intervals = open_intervals(weekly, holidays, local.date())
+    return any(interval.contains(local.time()) for interval in intervals)
 
 
 class BusinessHours(StrictModel):
@@ -175,11 +207,7 @@ class BusinessHours(StrictModel):
 
     def is_open(self, at: datetime) -> bool:
         """Whether ``at`` (an aware datetime) falls inside the open hours, local to the zone."""
-        local = at.astimezone(ZoneInfo(self.timezone))
-        if local.date() in self.holidays:
-            return False
-        intervals = self.weekly.get(WEEKDAYS[local.weekday()], [])
-        return any(interval.contains(local.time()) for interval in intervals)
+        return open_on_clock(self.weekly, self.holidays, at.astimezone(ZoneInfo(self.timezone)))
 
 
 class TransferDestination(StrictModel):

@@ -6,7 +6,9 @@ from switchboard.api import (
     agents,
     batches,
     calls,
+    campaigns,
     carriers,
+    dnc,
     flows,
     keys,
     numbers,
@@ -15,5 +17,17 @@ from switchboard.api import (
 )
 
 api_router = APIRouter(prefix="/api/v1")
-for module in (agents, flows, numbers, carriers, providers, calls, batches, keys, tools):
+for module in (
+    agents,
+    flows,
+    numbers,
+    carriers,
+    providers,
+    calls,
+    batches,
+    campaigns,
+    dnc,
+    keys,
+    tools,
+):
     api_router.include_router(module.router)

@@ -1,11 +1,12 @@
 """Asking for an outbound call: every check before anything is dialled, then a queued record.
 
-``POST /api/v1/calls`` (and each batch row) comes here. A bad ``to``, an
-agent with no number to call from, a carrier without credentials, or
-variables that do not fit the agent's schema is an error naming the field,
-and nothing is recorded or dialled. What passes becomes a ``queued`` call
-carrying how to dial it (``Call.dial``); ``switchboard.telephony.dial``
-places it.
+``POST /api/v1/calls`` (and each batch row) comes here. A bad ``to``, a
+``to`` on the workspace's do-not-call list, an agent with no number to call
+from, a carrier without credentials, or variables that do not fit the agent's
+schema is an error naming the field, and nothing is recorded or dialled.
+What passes becomes a ``queued`` call carrying how to dial it
+(``Call.dial``); ``switchboard.telephony.dial`` places it (and asks the
+do-not-call list again, at dial time).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from switchboard.db.models import (
     CarrierAccount,
     PhoneNumber,
 )
+from switchboard.dialer.dnc import blocked
 from switchboard.errors import InvalidInput, NotFound
 from switchboard.phone import to_e164
 from switchboard.telephony.carrier import Carrier, MachineDetection
@@ -139,10 +141,13 @@ async def create_outbound_call(
         ring_timeout_seconds=request.ring_timeout_seconds,
         simulator_enabled=simulator_enabled,
     )
+    to = callee_number(request.to, plan.carrier)
+    if await blocked(session, workspace_id, to) is not None:
+        raise InvalidInput(f"{to} is on the do-not-call list", field="to")
     return await queue_call(
         session,
         plan,
-        to=callee_number(request.to, plan.carrier),
+        to=to,
         variables=checked_variables(plan.config, request.variables),
     )
 
@@ -155,8 +160,11 @@ async def queue_call(
     variables: dict[str, Any],
     call_id: str | None = None,
     batch_id: str | None = None,
+    campaign_id: str | None = None,
+    commit: bool = True,
 ) -> Call:
-    """Record one queued call of ``plan`` to ``to`` (already checked)."""
+    """Record one queued call of ``plan`` to ``to`` (already checked), of a batch or a
+    campaign if named."""
     return await calls.create_call(
         session,
         call_id=call_id,
@@ -170,6 +178,8 @@ async def queue_call(
         status=CallStatus.QUEUED,
         variables=variables,
         dial={**plan.dial, "batch_id": batch_id},
+        campaign_id=campaign_id,
+        commit=commit,
     )
 
 

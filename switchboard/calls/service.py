@@ -34,7 +34,11 @@ async def create_call(
     variables: dict[str, Any] | None = None,
     dial: dict[str, Any] | None = None,
     call_id: str | None = None,
+    campaign_id: str | None = None,
+    commit: bool = True,
 ) -> Call:
+    """Record a call; ``commit=False`` leaves it in the caller's transaction (a dialer
+    records a tick's calls in one)."""
     now = utcnow()
     call = Call(
         id=call_id or new_id("call"),
@@ -51,9 +55,11 @@ async def create_call(
         ended_at=now if status in FINAL else None,
         variables=variables or {},
         dial=dial,
+        campaign_id=campaign_id,
     )
     session.add(call)
-    await session.commit()
+    if commit:
+        await session.commit()
     return call
 
 

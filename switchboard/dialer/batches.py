@@ -18,9 +18,10 @@ from switchboard.agents.schema import MAX_GREETING_CHARS
 from switchboard.calls.outbound import plan_dialing
 from switchboard.db.base import utcnow
 from switchboard.db.models import Batch, BatchRow, BatchStatus, RowStatus
-from switchboard.db.owned import get_owned, page_owned
-from switchboard.dialer.csv_rows import read_rows
-from switchboard.errors import Conflict, InvalidInput
+from switchboard.db.owned import get_owned, move_owned, page_owned
+from switchboard.dialer.csv_rows import read_rows, set_aside
+from switchboard.dialer.dnc import blocked_numbers
+from switchboard.errors import InvalidInput
 from switchboard.telephony.carrier import MachineDetection
 
 RETRYABLE = ("busy", "no_answer", "failed")
@@ -68,7 +69,8 @@ async def create_batch(
     *,
     simulator_enabled: bool,
 ) -> Batch:
-    """Check the options and every row; store the good rows and the report of the bad."""
+    """Check the options and every row; store the good rows and the report of the bad (a
+    number on the do-not-call list is a bad row; the pump asks the list again at dial time)."""
     if options.start_at and options.end_at and options.end_at <= options.start_at:
         raise InvalidInput("end_at must be after start_at", field="end_at")
     plan = await plan_dialing(
@@ -82,6 +84,8 @@ async def create_batch(
         simulator_enabled=simulator_enabled,
     )
     good, bad = read_rows(csv_data, plan.config, plan.carrier)
+    listed = await blocked_numbers(session, workspace_id, (row.phone for row in good))
+    good, bad = set_aside(good, bad, listed)
     if not good:
         raise InvalidInput(
             f"no row can be called ({len(bad)} bad rows; the first: line"
@@ -195,18 +199,4 @@ async def _move(
     new: BatchStatus,
     allowed_from: set[BatchStatus],
 ) -> Batch:
-    batch = await get_batch(session, workspace_id, batch_id)
-    if batch.status is new:
-        return batch
-    if batch.status not in allowed_from:
-        raise Conflict(f"the batch is {batch.status.value}", field="status")
-    result = await session.execute(
-        update(Batch)
-        .where(Batch.id == batch_id, Batch.status == batch.status)
-        .values(status=new, updated_at=utcnow())
-    )
-    await session.commit()
-    if not result.rowcount:  # type: ignore[attr-defined]
-        raise Conflict("the batch changed at the same time; try again", field="status")
-    await session.refresh(batch)
-    return batch
+    return await move_owned(session, Batch, workspace_id, batch_id, "batch", new, allowed_from)

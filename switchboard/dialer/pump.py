@@ -4,8 +4,10 @@ Each run does three things, all safe to repeat and to run in several
 processes at once:
 
 1. It settles rows whose call has ended: the call's status becomes the row's
-   outcome, and a retryable outcome (busy, no answer, failed) with attempts
-   left sends the row back to ``pending`` after a backoff.
+   outcome (``dnc`` for a call its placing job refused because the number was
+   on the do-not-call list by then), and a retryable outcome (busy, no
+   answer, failed) with attempts left sends the row back to ``pending`` after
+   a backoff.
 2. It dials due rows while fewer than ``concurrency`` are live: each row is
    claimed with a conditional UPDATE that also gives it the id of this
    attempt's call, so a crash between claim and call is repaired by the next
@@ -23,28 +25,23 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard.calls.outbound import plan_dialing, queue_call
 from switchboard.calls.states import FINAL
 from switchboard.db.base import new_id, utcnow
 from switchboard.db.models import Batch, BatchRow, BatchStatus, Call, CallStatus, RowStatus
+from switchboard.dialer.attempts import Attempt, enqueue_placing, keep_placing, record_call
+from switchboard.dialer.dnc import END_REASON as DNC_END_REASON
 from switchboard.dialer.signals import PUMP_TASK, schedule_tick
-from switchboard.errors import SwitchboardError
 from switchboard.jobs.queue import JobQueue
 from switchboard.jobs.tasks import JobContext, Retry, task
 from switchboard.services import Services
-from switchboard.telephony.dial_jobs import place_job_id, place_queued_call
-from switchboard.telephony.ringing import finish_unanswered
+from switchboard.telephony.dial_jobs import place_job_id
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 1
 MAX_BACKOFF_SECONDS = 86_400
-# A call marked as being placed that never got further: its job died mid-request (a carrier
-# request times out after 10 s, so a minute is well past any request still in flight).
-PLACEMENT_STALL = timedelta(minutes=1)
 OUTCOMES = {
     CallStatus.COMPLETED: "completed",
     CallStatus.TRANSFERRED: "transferred",
@@ -54,6 +51,7 @@ OUTCOMES = {
     CallStatus.CANCELED: "canceled",
     CallStatus.REJECTED: "failed",
 }
+DNC_OUTCOME = "dnc"  # the number was on the do-not-call list when its turn came
 
 
 @task(PUMP_TASK, retry=Retry(max_attempts=3, base_seconds=1.0, max_seconds=5.0))
@@ -87,19 +85,14 @@ async def _settle(services: Services, jobs: JobQueue, batch: Batch) -> None:
             await _start_call(services, jobs, batch, row)
         elif call.status in FINAL:
             await _record_outcome(services, batch, row, call)
-        elif call.status is not CallStatus.QUEUED:
-            continue  # ringing or talking: the call's own webhooks and session move it on
-        elif call.placed_at is None:
-            await jobs.enqueue(
-                place_queued_call, {"call_id": call.id}, job_id=place_job_id(call.id)
-            )
-        elif call.placed_at < now - PLACEMENT_STALL:
-            # The carrier may or may not have been asked: never ask twice.
-            await finish_unanswered(services, call.id, CallStatus.FAILED, "placement_interrupted")
+        else:
+            await keep_placing(services, jobs, call, place_job_id(call.id), now)
 
 
 async def _record_outcome(services: Services, batch: Batch, row: BatchRow, call: Call) -> None:
     outcome = OUTCOMES.get(call.status, call.status.value)
+    if call.end_reason == DNC_END_REASON:  # refused at dial time: never dialled, never retried
+        outcome = DNC_OUTCOME
     retry = outcome in batch.retry_on and row.attempts < batch.max_attempts
     values: dict[str, object] = {"outcome": outcome}
     if retry and batch.status in (BatchStatus.RUNNING, BatchStatus.PAUSED):
@@ -211,42 +204,29 @@ async def _claim(services: Services, batch: Batch, row: BatchRow) -> BatchRow | 
 async def _start_call(services: Services, jobs: JobQueue, batch: Batch, row: BatchRow) -> None:
     """Record the claimed attempt's call (unless a previous run did) and ask for it to be placed."""
     assert row.call_id is not None
-    async with services.sessions() as session:
-        exists = await session.get(Call, row.call_id)
-        if exists is None:
-            try:
-                dial = batch.dial
-                plan = await plan_dialing(
-                    session,
-                    batch.workspace_id,
-                    agent_id=batch.agent_id,
-                    from_number=dial.get("from"),
-                    machine_detection=dial.get("machine_detection", "off"),
-                    voicemail_message=dial.get("voicemail_message"),
-                    ring_timeout_seconds=int(dial.get("ring_timeout_seconds", 30)),
-                    simulator_enabled=services.settings.simulator_enabled,
-                )
-                await queue_call(
-                    session,
-                    plan,
-                    to=row.phone,
-                    variables=row.variables,
-                    call_id=row.call_id,
-                    batch_id=batch.id,
-                )
-            except IntegrityError:  # another run recorded it just now
-                await session.rollback()
-            except SwitchboardError as exc:  # the agent or its number changed since the upload
-                await session.execute(
-                    update(BatchRow)
-                    .where(BatchRow.id == row.id)
-                    .values(status=RowStatus.DONE, outcome="failed", last_error=exc.message)
-                )
-                await session.commit()
-                return
-    await jobs.enqueue(
-        place_queued_call, {"call_id": row.call_id}, job_id=place_job_id(row.call_id)
+    error = await record_call(
+        services,
+        Attempt(
+            workspace_id=batch.workspace_id,
+            agent_id=batch.agent_id,
+            dial=batch.dial,
+            from_number=batch.dial.get("from"),
+            to=row.phone,
+            variables=row.variables,
+            call_id=row.call_id,
+            batch_id=batch.id,
+        ),
     )
+    if error is not None:  # the agent or its number changed since the upload
+        async with services.sessions() as session:
+            await session.execute(
+                update(BatchRow)
+                .where(BatchRow.id == row.id)
+                .values(status=RowStatus.DONE, outcome="failed", last_error=error)
+            )
+            await session.commit()
+        return
+    await enqueue_placing(jobs, row.call_id, place_job_id(row.call_id))
 
 
 async def _finished(services: Services, batch: Batch) -> bool:

@@ -32,7 +32,9 @@ MAX_NODES = 100
 # A name an LLM can call: OpenAI, Anthropic and Gemini all accept this shape.
 FunctionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
 # Functions every call already has; a flow may not reuse their names.
-BUILTIN_FUNCTIONS = frozenset({"end_call", "transfer_call"})
+BUILTIN_FUNCTIONS = frozenset(
+    {"end_call", "transfer_call", "opt_out", "set_disposition", "schedule_callback"}
+)
 
 
 class FlowError(InvalidInput, ValueError):

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 TASK_MODULES: tuple[str, ...] = (
     "switchboard.telephony.dial_jobs",  # calls.place
     "switchboard.dialer.pump",  # batches.pump
+    "switchboard.dialer.hopper",  # campaigns.tick
+    "switchboard.jobs.prune",  # jobs.prune
 )
 
 MAX_ERROR_LENGTH = 2000

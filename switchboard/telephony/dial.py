@@ -1,7 +1,9 @@
 """Placing an outbound call through its carrier, and the carrier's answers about it.
 
-A queued call (``switchboard.calls.outbound``) is placed by a job: a slot is
-taken under the workspace's limit, the carrier's REST API is asked to ring the
+A queued call (``switchboard.calls.outbound``) is placed by a job: the
+do-not-call list is asked again (a number listed since the call was queued
+ends it ``failed``, ``end_reason: dnc``, never dialled), a slot is taken under
+the workspace's limit, the carrier's REST API is asked to ring the
 callee with two URLs of ours made for this call alone, its answer webhook
 ``/telephony/{carrier}/answer/{call_id}`` and its status callback
 ``/telephony/{carrier}/status/{call_id}``. A carrier API error is recorded on
@@ -28,7 +30,9 @@ from switchboard.calls import service as calls
 from switchboard.calls.recorder import CallRecorder
 from switchboard.calls.states import FINAL
 from switchboard.db.base import utcnow
-from switchboard.db.models import Call, CallDirection, CallStatus, Workspace
+from switchboard.db.models import Call, CallDirection, CallStatus, DncEntry, Workspace
+from switchboard.dialer.dnc import END_REASON as DNC_END_REASON
+from switchboard.dialer.dnc import blocked
 from switchboard.errors import Conflict, ExternalError, ExternalStatusError, NotFound
 from switchboard.services import Services
 from switchboard.telephony.accounts import carrier_for
@@ -69,6 +73,10 @@ async def place_call(services: Services, call_id: str) -> Placed | None:
             return None
         workspace = await session.get(Workspace, call.workspace_id)
         assert workspace is not None
+        listed = await blocked(session, call.workspace_id, call.to_number, call.campaign_id)
+    if listed is not None:
+        await _refuse_listed(services, call, listed)
+        return None
     try:
         await services.slots.acquire(call.id, call.workspace_id, workspace.max_concurrent_calls)
     except AtCapacity as exc:
@@ -102,6 +110,15 @@ async def place_call(services: Services, call_id: str) -> Placed | None:
         await calls.update_fields(session, call.id, carrier_call_id=carrier_call_id)
     await recorder.event("dialled", carrier=carrier.name.value, to_number=call.to_number)
     return Placed(call.id, carrier_call_id)
+
+
+async def _refuse_listed(services: Services, call: Call, entry: DncEntry) -> None:
+    """The callee went on the do-not-call list after the call was queued: end it unplaced."""
+    log.info("call %s not placed: %s is on the do-not-call list", call.id, call.to_number)
+    await CallRecorder(services.sessions, call.id).event(
+        "dnc_blocked", number=entry.number, scope=entry.scope, dnc_id=entry.id
+    )
+    await finish_unanswered(services, call.id, CallStatus.FAILED, DNC_END_REASON)
 
 
 async def _claim_placement(services: Services, call_id: str) -> bool:

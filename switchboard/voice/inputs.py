@@ -15,6 +15,7 @@ from fastapi import WebSocket
 
 from switchboard.agents.schema import RuntimeConfig
 from switchboard.db.models import Call
+from switchboard.dialer.campaign_calls import campaign_call
 from switchboard.errors import InvalidInput
 from switchboard.providers.credentials import load_credentials as load_provider_credentials
 from switchboard.providers.endpoints import check_provider_endpoints, provider_settings
@@ -49,6 +50,7 @@ async def resolve_call_inputs(
     runtime, _ = await services.config_cache.get(call.workspace_id, call.agent_id)
     async with services.sessions() as session:
         workspace = await get_workspace(session, call.workspace_id)
+        campaign = await campaign_call(session, call)
     await check_provider_endpoints(runtime.config, workspace.allowed_private_hosts, system_resolver)
     tools, policy = await call_tools(services, runtime)
     return CallInputs(
@@ -63,6 +65,7 @@ async def resolve_call_inputs(
         local=services.local_engines(),
         http=services.aiohttp_session(),
         webhook_tools=tools,
+        campaign=campaign,
         tool_policy=policy,
     )
 

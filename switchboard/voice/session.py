@@ -31,6 +31,7 @@ from switchboard.calls.recorder import CallRecorder
 from switchboard.calls.recording import StereoWavWriter, recording_path
 from switchboard.db.base import utcnow
 from switchboard.db.models import Call, CallDirection, CallStatus
+from switchboard.dialer.campaign_calls import CampaignCall
 from switchboard.providers.spec import ProviderKind
 from switchboard.telephony.carrier import MediaEndpoint, StreamStart, is_machine
 from switchboard.tools.loading import ToolPolicy, WebhookTool
@@ -69,6 +70,7 @@ class CallInputs:
     webhook_tools: Mapping[str, WebhookTool] = field(default_factory=dict)
     tool_policy: ToolPolicy | None = None
     tool_client: SafeHttpClient | None = None  # tests pass one with their own resolver
+    campaign: CampaignCall | None = None  # a campaign call's prospect and rules
 
 
 class CallSession:

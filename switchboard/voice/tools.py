@@ -1,6 +1,8 @@
-"""The built-in functions every agent has: ``end_call`` and (with destinations) ``transfer_call``.
+"""The built-in functions every agent has: ``end_call``, ``opt_out``, (with destinations)
+``transfer_call`` and, on a campaign's calls, ``set_disposition`` and ``schedule_callback``
+(``switchboard.voice.campaign_tools``).
 
-Both are ordinary LLM functions: the LLM decides when to call them, and the
+All are ordinary LLM functions: the LLM decides when to call them, and the
 call records ``tool_called`` / ``tool_result``. A flow's ``end_call`` and
 ``transfer`` actions use the same ``end`` and ``transfer_to``.
 """
@@ -14,9 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pipecat.frames.frames import TTSSpeakFrame
 
-from switchboard.db.models import CallStatus
+from switchboard.db.models import Call, CallDirection, CallStatus
+from switchboard.dialer import dnc
 from switchboard.errors import SwitchboardError
 from switchboard.telephony.carrier import Carrier
+from switchboard.telephony.credentials import CarrierName
+from switchboard.voice.campaign_tools import CampaignTools
 from switchboard.voice.functions import CallFunction, Outcome, record_tool_result
 
 if TYPE_CHECKING:
@@ -28,6 +33,8 @@ TRANSFER_NOTICE = "Please hold while I transfer you."
 TRANSFER_FAILED = "I'm sorry, I could not transfer you right now."
 # How long the transfer notice may take to play before the transfer goes ahead regardless.
 NOTICE_TIMEOUT_SECONDS = 10.0
+OPT_OUT_CONFIRMATION = "I've taken your number off our list. You won't be called again. Goodbye."
+OPT_OUT_FAILED = "I'm sorry, I could not take your number off our list just now. Goodbye."
 
 
 class BuiltinTools:
@@ -58,6 +65,10 @@ class BuiltinTools:
                     run=self._transfer_call,
                 )
             )
+        tools.append(self.opt_out_function())
+        campaign = self.session.inputs.campaign
+        if campaign is not None:
+            tools += CampaignTools(self.session, campaign).functions()
         return tools
 
     async def _end_call(self, arguments: dict[str, Any]) -> Outcome:
@@ -140,3 +151,66 @@ class BuiltinTools:
             log.warning(
                 "call %s: transfer notice did not finish playing", self.session.inputs.call.id
             )
+
+    # -- opt_out -------------------------------------------------------------------
+
+    def opt_out_function(self) -> CallFunction:
+        """``opt_out``: the other party goes on the workspace's do-not-call list, then the
+        call ends after a confirmation. Offered on every call; an interruption by the
+        callee does not cancel it (the listing must happen)."""
+        return CallFunction(
+            name="opt_out",
+            description="Call this only when the person asks not to be called again (to be"
+            " taken off the call list, to stop calling them). It records that and hangs up"
+            " after a short confirmation; do not say goodbye yourself.",
+            run=self._opt_out,
+            cancel_on_interruption=False,
+        )
+
+    async def _opt_out(self, arguments: dict[str, Any]) -> Outcome:
+        started = time.monotonic()
+        session, call = self.session, self.session.inputs.call
+        await session.recorder.event("tool_called", name="opt_out", arguments=arguments)
+        number, skipped = other_party(call)
+        entry_id: str | None = None
+        if number is not None:
+            try:
+                async with session.recorder.sessions() as db:
+                    entry, _ = await dnc.add_number(
+                        db,
+                        call.workspace_id,
+                        number,
+                        source=dnc.DncSource.OPT_OUT,
+                        reason="asked not to be called again",
+                        call_id=call.id,
+                    )
+                entry_id = entry.id
+            except Exception as exc:
+                log.exception("call %s: could not list %s as do-not-call", call.id, number)
+                await session.recorder.event(
+                    "error", message=f"opt-out not recorded: {exc}", fatal=False
+                )
+                await record_tool_result(
+                    session.recorder.event, "opt_out", "failed", started, error=str(exc)
+                )
+                await session.say_and_end(OPT_OUT_FAILED, "opt_out_failed")
+                return Outcome({"status": "failed"}, succeeded=False, respond=False)
+        # Listed before the goodbye is queued, so before the call's record is finished.
+        await session.recorder.event("opted_out", number=number, dnc_id=entry_id, skipped=skipped)
+        await record_tool_result(
+            session.recorder.event, "opt_out", "skipped" if skipped else "ok", started
+        )
+        await session.say_and_end(OPT_OUT_CONFIRMATION, "opted_out")
+        return Outcome({"status": "opted_out"}, respond=False)
+
+
+def other_party(call: Call) -> tuple[str | None, str | None]:
+    """The number of whoever the agent is talking to (the callee of an outbound call, the
+    caller of an inbound one) in E.164, or None and why there is none."""
+    if call.carrier == CarrierName.BROWSER.value:
+        return None, "a browser call has no phone number"
+    raw = call.to_number if call.direction is CallDirection.OUTBOUND else call.from_number
+    try:
+        return dnc.dnc_number(raw), None
+    except ValueError:
+        return None, "the other party's number is unknown"

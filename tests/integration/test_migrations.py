@@ -53,7 +53,9 @@ async def test_downgrade_one_step_then_upgrade_again(empty_database_url: str) ->
     try:
         await migrate.upgrade(engine)
         await migrate.downgrade(engine, "-1")
-        assert await migrate.current_revision(engine) == "0007"
+        assert await migrate.current_revision(engine) == "0008"
+        assert "campaigns" not in await _tables(empty_database_url)
+        await migrate.downgrade(engine, "0007")
         assert "batches" not in await _tables(empty_database_url)
         await migrate.downgrade(engine, "0004")
         assert "webhook_nonces" not in await _tables(empty_database_url)

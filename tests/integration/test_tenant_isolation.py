@@ -76,6 +76,20 @@ ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("POST", "/api/v1/batches/{batch_id}/pause"): (D, None),
     ("POST", "/api/v1/batches/{batch_id}/resume"): (D, None),
     ("POST", "/api/v1/batches/{batch_id}/cancel"): (D, None),
+    ("POST", "/api/v1/campaigns"): (D, {"agent_id": "{agent_id}", "name": "Renewals"}),
+    ("GET", "/api/v1/campaigns"): (V, None),
+    ("GET", "/api/v1/campaigns/{campaign_id}"): (V, None),
+    ("PATCH", "/api/v1/campaigns/{campaign_id}"): (D, {"max_attempts": 2}),
+    ("GET", "/api/v1/campaigns/{campaign_id}/stats"): (V, None),
+    ("POST", "/api/v1/campaigns/{campaign_id}/prospects"): (D, None),  # multipart: UPLOADS
+    ("GET", "/api/v1/campaigns/{campaign_id}/prospects"): (V, None),
+    ("POST", "/api/v1/campaigns/{campaign_id}/pause"): (D, None),
+    ("POST", "/api/v1/campaigns/{campaign_id}/resume"): (D, None),
+    ("POST", "/api/v1/campaigns/{campaign_id}/stop"): (D, None),
+    ("GET", "/api/v1/dnc"): (V, None),
+    ("POST", "/api/v1/dnc"): (D, {"number": "+15550146", "reason": "asked"}),
+    ("POST", "/api/v1/dnc/import"): (D, None),  # multipart: a JSON body is refused (422)
+    ("DELETE", "/api/v1/dnc/{dnc_id}"): (A, None),
     ("GET", "/api/v1/workspace"): (V, None),
     ("GET", "/api/v1/keys"): (A, None),
     ("POST", "/api/v1/keys"): (A, {"role": "viewer"}),
@@ -91,6 +105,8 @@ ROUTES: dict[tuple[str, str], tuple[Role, dict[str, Any] | None]] = {
     ("PATCH", "/api/v1/tools/{tool_id}"): (D, {"description": "changed"}),
     ("DELETE", "/api/v1/tools/{tool_id}"): (D, None),
 }
+# Routes that take a file (multipart) that names an id: they get one, so the id is judged.
+UPLOADS = {("POST", "/api/v1/campaigns/{campaign_id}/prospects"): b"phone\n+15550147\n"}
 # Routes that name a resource by id: a foreign id must look absent. (``{carrier}`` names a
 # carrier, and always means the caller's own account for it.)
 ID_ROUTES = {route for route in ROUTES if "_id}" in route[1]}
@@ -143,6 +159,16 @@ async def build_resources(
             },
         )
     ).json()
+    listed = (
+        await client.post(
+            "/api/v1/dnc", json={"number": "+15550142", "reason": MARKER}, headers=auth
+        )
+    ).json()
+    campaign = (
+        await client.post(
+            "/api/v1/campaigns", json={"agent_id": agent["id"], "name": MARKER}, headers=auth
+        )
+    ).json()
     async with services.sessions() as session:
         batch = await create_batch(
             session,
@@ -171,6 +197,8 @@ async def build_resources(
         "provider": "deepgram",
         "tool_id": tool["id"],
         "batch_id": batch.id,
+        "dnc_id": listed["id"],
+        "campaign_id": campaign["id"],
     }
 
 
@@ -181,10 +209,12 @@ async def call(
     body = ROUTES[route][1]
     if body is not None:  # bodies may name the tenant's resources: {"agent_id": "{agent_id}"}
         body = {k: v.format(**params) if isinstance(v, str) else v for k, v in body.items()}
+    upload = UPLOADS.get(route)
     return await client.request(
         method,
         path.format(**params),
         json=body,
+        files=None if upload is None else {"file": ("rows.csv", upload, "text/csv")},
         headers={"Authorization": f"Bearer {key}"},
     )
 
@@ -226,6 +256,8 @@ async def test_another_workspace_sees_and_changes_nothing(
             "/api/v1/providers",
             "/api/v1/tools/{tool_id}",
             "/api/v1/workspace",
+            "/api/v1/dnc",
+            "/api/v1/campaigns/{campaign_id}",
         )
     }
     for route in sorted(ROUTES, key=lambda r: r[0] == "DELETE"):
@@ -246,6 +278,8 @@ async def test_another_workspace_sees_and_changes_nothing(
                 params["call_id"],
                 params["tool_id"],
                 params["batch_id"],
+                params["dnc_id"],
+                params["campaign_id"],
             ):
                 assert ident not in response.text, route
     after = {

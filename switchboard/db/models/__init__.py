@@ -4,6 +4,13 @@ from switchboard.db.models.agent import Agent, AgentVersion
 from switchboard.db.models.automation import FlowNode, Tool
 from switchboard.db.models.batch import Batch, BatchRow, BatchStatus, RowStatus
 from switchboard.db.models.call import Call, CallDirection, CallEvent, CallStatus, TranscriptTurn
+from switchboard.db.models.campaign import (
+    Campaign,
+    CampaignStatus,
+    DncEntry,
+    Prospect,
+    ProspectState,
+)
 from switchboard.db.models.job import Job, JobId, JobStatus
 from switchboard.db.models.provider import ProviderCredential
 from switchboard.db.models.telephony import CarrierAccount, PhoneNumber, WebhookNonce
@@ -20,13 +27,18 @@ __all__ = [
     "CallDirection",
     "CallEvent",
     "CallStatus",
+    "Campaign",
+    "CampaignStatus",
     "CarrierAccount",
+    "DncEntry",
     "FlowNode",
     "Job",
     "JobId",
     "JobStatus",
     "Membership",
     "PhoneNumber",
+    "Prospect",
+    "ProspectState",
     "ProviderCredential",
     "Role",
     "RowStatus",

@@ -38,6 +38,8 @@ class Call(TimestampMixin, Base):
         Index("ix_calls_status", "status"),
         # One record per carrier call and workspace: a replayed webhook cannot make a second.
         UniqueConstraint("workspace_id", "carrier", "carrier_call_id"),
+        # A campaign's answered calls over its last 30 days: its abandonment rate.
+        Index("ix_calls_campaign_answered", "campaign_id", "answered_at"),
     )
 
     id: Mapped[str] = id_column("call")
@@ -75,6 +77,12 @@ class Call(TimestampMixin, Base):
     answered_by: Mapped[str | None] = mapped_column(String(32), default=None)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     cost_usd: Mapped[float | None] = mapped_column(default=None)
+    # A campaign's call: the campaign, and whether it was abandoned (answered by a person
+    # the agent did not speak to within two seconds; None until the hopper has judged).
+    campaign_id: Mapped[str | None] = mapped_column(
+        String(ID_LENGTH), ForeignKey("campaigns.id", ondelete="SET NULL"), default=None
+    )
+    abandoned: Mapped[bool | None] = mapped_column(default=None)
 
 
 class CallEvent(Base):
