@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -92,6 +93,34 @@ def test_the_outbound_section_works_as_written(tmp_path: Path) -> None:
     assert re.search(r"^bat_\w+$", out, flags=re.M)
     assert "rows refused" in err and "not an E.164 number" in err
     assert "finished: completed 2" in err
+
+
+@pytest.mark.skipif(shutil.which("jq") is None, reason="jq is not installed")
+def test_the_campaign_section_works_as_written(tmp_path: Path) -> None:
+    """A campaign with a bad row, a listed number and retries, run to completion."""
+    with server(tmp_path / "data") as (base, process):
+        key = _owner_key(process)
+        drain(process)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", tour_script("campaign")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            env={"PATH": "/usr/bin:/bin", "SB": base, "SB_KEY": key},
+        )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == '["no_answer","busy"]'
+    assert json.loads(lines[1]) == {"number": "+447700900003", "scope": "workspace"}
+    assert json.loads(lines[2]) == {"added": 3, "on_dnc": 1, "row_errors": [5]}
+    stats = json.loads(lines[3])
+    assert stats == {
+        "dialed": 4,
+        "answered": 0,
+        "by_state": {"pending": 0, "dialing": 0, "final": 2, "expired": 0, "dnc": 1},
+        "by_disposition": {"busy": 2, "do_not_call": 1},
+    }
 
 
 def drain(process: subprocess.Popen[str]) -> None:
