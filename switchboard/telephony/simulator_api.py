@@ -54,7 +54,7 @@ REJECTED = {
     "message": "The 'To' number is not a valid phone number.",
     "status": 400,
 }
-MAX_CALLS = 1000
+MAX_CALLS = 5000
 BEHAVIOUR_BY_SUFFIX: dict[str, Behaviour] = {"486": "busy", "408": "no_answer", "500": "fail"}
 TERMINAL_STATUS: dict[str, str] = {
     "busy": "busy",

@@ -87,11 +87,18 @@ class CampaignTools:
         started = time.monotonic()
         recorder = self.session.recorder
         await recorder.event("tool_called", name=name, arguments=arguments)
-        try:
-            async with recorder.sessions() as db:
-                result = await write(db)
-        except InvalidInput as exc:
-            await record_tool_result(recorder.event, name, "refused", started, error=exc.message)
-            return Outcome({"error": exc.message}, succeeded=False)
-        await record_tool_result(recorder.event, name, "ok", started, result=result)
-        return Outcome(result)
+
+        async def record() -> Outcome:
+            try:
+                async with recorder.sessions() as db:
+                    result = await write(db)
+            except InvalidInput as exc:
+                await record_tool_result(
+                    recorder.event, name, "refused", started, error=exc.message
+                )
+                return Outcome({"error": exc.message}, succeeded=False)
+            await record_tool_result(recorder.event, name, "ok", started, result=result)
+            return Outcome(result)
+
+        # Kept to its end: an end_call in the same turn must not cancel the write.
+        return await self.session.keep(record())

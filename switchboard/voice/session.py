@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import WebSocket
 from pipecat.frames.frames import EndFrame, LLMRunFrame, TTSSpeakFrame
@@ -50,6 +50,9 @@ MAX_DURATION_MESSAGE = (
     "We have reached the time limit for this call. Thank you for calling, goodbye."
 )
 IDLE_GOODBYE = "I have not heard from you, so I will hang up now. Goodbye."
+KEPT_WORK_SECONDS = 10.0  # how long a call's end waits for what its tools must record
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -83,6 +86,7 @@ class CallSession:
         self._ending = False
         self._idle_prompts = 0
         self._timers: list[asyncio.Task[None]] = []
+        self._kept: set[asyncio.Task[Any]] = set()
         self._wav: StereoWavWriter | None = None
         self._built: CallPipeline | None = None
         self._user_started_at: datetime | None = None
@@ -129,12 +133,28 @@ class CallSession:
         finally:
             await asyncio.shield(self._finish())
 
+    async def keep(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` to its end even if the call ends meanwhile; the call's record is
+        finished only after it.
+
+        The pipeline's teardown cancels the function calls still running: the agent's
+        ``end_call`` in the same turn, or the callee hanging up, would otherwise lose what a
+        tool was recording for the callee, or let it land after the hopper had settled the
+        ended call (it reads a prospect's disposition once the call is final).
+        """
+        task = asyncio.ensure_future(work)
+        self._kept.add(task)
+        task.add_done_callback(self._kept.discard)
+        return await asyncio.shield(task)
+
     async def _finish(self) -> None:
         for timer in self._timers:
             timer.cancel()
         for timer in self._timers:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await timer
+        if self._kept:
+            await asyncio.wait(set(self._kept), timeout=KEPT_WORK_SECONDS)
         fields: dict[str, Any] = {}
         if self._built is not None:
             fields["latency"] = self._built.meter.latency_summary()

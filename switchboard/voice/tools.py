@@ -175,16 +175,8 @@ class BuiltinTools:
         entry_id: str | None = None
         if number is not None:
             try:
-                async with session.recorder.sessions() as db:
-                    entry, _ = await dnc.add_number(
-                        db,
-                        call.workspace_id,
-                        number,
-                        source=dnc.DncSource.OPT_OUT,
-                        reason="asked not to be called again",
-                        call_id=call.id,
-                    )
-                entry_id = entry.id
+                # Kept to its end: a callee who hangs up at once must still be listed.
+                entry_id = await session.keep(self._list(call, number))
             except Exception as exc:
                 log.exception("call %s: could not list %s as do-not-call", call.id, number)
                 await session.recorder.event(
@@ -202,6 +194,19 @@ class BuiltinTools:
         )
         await session.say_and_end(OPT_OUT_CONFIRMATION, "opted_out")
         return Outcome({"status": "opted_out"}, respond=False)
+
+    async def _list(self, call: Call, number: str) -> str:
+        """Put ``number`` on the workspace's do-not-call list; the entry's id."""
+        async with self.session.recorder.sessions() as db:
+            entry, _ = await dnc.add_number(
+                db,
+                call.workspace_id,
+                number,
+                source=dnc.DncSource.OPT_OUT,
+                reason="asked not to be called again",
+                call_id=call.id,
+            )
+        return entry.id
 
 
 def other_party(call: Call) -> tuple[str | None, str | None]:
