@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 
 from switchboard.dialer.attempts import STALLED_REASON
 from switchboard.jobs.queue import CONCURRENCY as JOBS_AT_ONCE
+from tests.conftest import wait_until
 from tests.e2e.live import fake_agent
 
 PROSPECTS = 1000
@@ -43,7 +45,7 @@ MAX_ATTEMPTS = 2
 FROM = "+15550180"
 RING_SECONDS = 0.05
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-WORKSPACE_CALLS = 150  # the workspace's call limit (10 by default), and each process's
+WORKSPACE_CALLS = 150  # the workspace's call limit (10 by default), and each server's (20)
 BOOKED = "appointment_booked"  # the campaign's own final disposition, set by the agent
 # The agent greets at once (two seconds more would make the call abandoned, and pacing
 # slow down), hears the callee's line, records the disposition and hangs up. Its turns end
@@ -211,6 +213,32 @@ async def campaign_of(api: httpx.AsyncClient, campaign_id: str) -> dict[str, Any
 async def finished(api: httpx.AsyncClient, campaign_id: str) -> bool:
     campaign = await campaign_of(api, campaign_id)
     return campaign["status"] == "completed" and campaign["finished_at"] is not None
+
+
+async def until_finished(
+    api: httpx.AsyncClient, simulator: httpx.AsyncClient, campaign_id: str, *, seconds: float
+) -> None:
+    """Wait for the campaign to complete; else fail with what it was waiting on."""
+    try:
+        await wait_until(
+            lambda: finished(api, campaign_id), seconds=seconds, what="completion", every=1.0
+        )
+    except pytest.fail.Exception:
+        run = await collect(api, simulator, campaign_id)
+        stats = run.campaign["stats"]
+        stuck = [p["phone"] for p in run.prospects if p["state"] not in ("final", "expired")]
+        rate = stats["abandonment_rate_30d"] or 0.0
+        why = (
+            f"{stats['abandoned']} of {stats['answered']} answered calls abandoned (the agent"
+            " spoke over two seconds after the answer: is the machine loaded?), so pacing is"
+            " down to one call at a time; "
+            if rate >= run.campaign["abandon_target"]
+            else ""
+        )
+        pytest.fail(
+            f"the campaign did not complete within {seconds} s: {why}{stats};"
+            f" {len(stuck)} prospects open, e.g.\n{explain(run, stuck)}"
+        )
 
 
 async def final_count(api: httpx.AsyncClient, campaign_id: str) -> int:

@@ -15,7 +15,6 @@ import time
 import httpx
 
 from switchboard.config import Settings
-from tests.conftest import wait_until
 from tests.e2e import campaign_plan as plan
 from tests.e2e.live import live_server
 
@@ -33,12 +32,7 @@ async def test_a_1000_prospect_campaign_runs_to_completion_embedded(
             await plan.set_up_callees(simulator)
             started = time.monotonic()
             campaign_id = await plan.start_campaign(api, plan.EMBEDDED_PACING)
-            await wait_until(
-                lambda: plan.finished(api, campaign_id),
-                seconds=150,
-                what="the campaign completing",
-                every=1.0,
-            )
+            await plan.until_finished(api, simulator, campaign_id, seconds=150)
             took = time.monotonic() - started
             run = await plan.collect(api, simulator, campaign_id)
     assert plan.check(run) == plan.DISPOSITIONS

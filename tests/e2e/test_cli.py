@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,6 +75,14 @@ def server(data_dir: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
+
+
+def drain(process: subprocess.Popen[str]) -> None:
+    """Read the server's output as it comes: a long call fills a pipe nobody reads, and a
+    server blocked on writing its log answers nothing."""
+    for stream in (process.stdout, process.stderr):
+        if stream is not None:
+            threading.Thread(target=stream.read, daemon=True).start()
 
 
 def test_keys_create_prints_only_a_working_key(tmp_path: Path) -> None:
@@ -147,7 +156,8 @@ def test_the_seeded_dental_flow_books_and_transfers_through_switchboard_call(
 ) -> None:
     """The demo flow, offline: real speech both ways, a webhook booking, a transfer."""
     data_dir = tmp_path / "data"
-    with server(data_dir) as (base, _process):
+    with server(data_dir) as (base, process):
+        drain(process)
         key = run("keys", "create", "--workspace", "default", "--data-dir", str(data_dir))
         headers = {"Authorization": f"Bearer {key.stdout.strip()}"}
 

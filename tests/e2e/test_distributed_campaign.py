@@ -2,13 +2,15 @@
 ``switchboard serve`` (the API, the simulator's carrier API and its callees, the carrier's
 webhooks and the calls' media) and two ``switchboard worker`` processes (the hopper's
 periodic tick, one at a time under PostgreSQL's advisory lock, and the placing jobs) on
-PostgreSQL and Redis. One worker is killed with SIGKILL mid-campaign; the other finishes.
+PostgreSQL and Redis. Early on, one worker is killed with SIGKILL while it is placing a
+call; the other finishes, putting back the killed one's jobs once its heartbeat is stale.
 
 Every prospect ends final with the disposition the embedded run gives it
 (``test_campaign_scale``: both are the plan's), no (prospect, attempt) is dialled twice and
 no number more often than planned. The one thing a kill may change is an attempt whose
-placing the killed worker had begun and not finished (the carrier may or may not have
-been asked): it is never placed again, but ends ``failed`` (see ``campaign_plan.ending``).
+placing it cut short after the call was marked as being placed (the carrier may or may
+not have been asked): it is never placed again, and ends ``failed``
+(``campaign_plan.ending``).
 """
 
 from __future__ import annotations
@@ -175,12 +177,7 @@ async def test_a_campaign_on_two_workers_survives_a_killed_one_and_ends_as_plann
         final_at_kill = await plan.final_count(api, campaign_id)
         killed_at = time.monotonic() - started
         assert final_at_kill < plan.PROSPECTS
-        await wait_until(
-            lambda: plan.finished(api, campaign_id),
-            seconds=240,
-            what="the campaign completing on the other worker",
-            every=1.0,
-        )
+        await plan.until_finished(api, simulator, campaign_id, seconds=240)
         took = time.monotonic() - started
         run = await plan.collect(api, simulator, campaign_id)
         workspace_id = (await api.get("/api/v1/workspace")).json()["id"]

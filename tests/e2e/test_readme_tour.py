@@ -6,12 +6,11 @@ import json
 import re
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_cli import KEY_PATTERN, server
+from tests.e2e.test_cli import KEY_PATTERN, drain, server
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -121,11 +120,3 @@ def test_the_campaign_section_works_as_written(tmp_path: Path) -> None:
         "by_state": {"pending": 0, "dialing": 0, "final": 2, "expired": 0, "dnc": 1},
         "by_disposition": {"busy": 2, "do_not_call": 1},
     }
-
-
-def drain(process: subprocess.Popen[str]) -> None:
-    """Read the server's output as it comes: a long call fills a pipe nobody reads, and a
-    server blocked on writing its log answers nothing."""
-    for stream in (process.stdout, process.stderr):
-        if stream is not None:
-            threading.Thread(target=stream.read, daemon=True).start()
