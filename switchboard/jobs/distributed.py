@@ -32,7 +32,7 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from procrastinate.schema import SchemaManager
 from sqlalchemy.engine import make_url
 
-from switchboard.db.base import new_id, utcnow
+from switchboard.db.base import utcnow
 from switchboard.db.models import JobStatus
 from switchboard.errors import ConfigurationError
 from switchboard.jobs.queue import (
@@ -165,20 +165,7 @@ class ProcrastinateQueue(JobQueue):
         self._open_lock = asyncio.Lock()
         self._worker: asyncio.Task[None] | None = None
 
-    async def enqueue(
-        self,
-        task: str | Task,
-        args: Mapping[str, Any] | None = None,
-        *,
-        job_id: str | None = None,
-        run_at: datetime | None = None,
-    ) -> bool:
-        return await self._defer(task, {job_id or new_id("job"): args or {}}, run_at) == 1
-
-    async def enqueue_many(self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]]) -> int:
-        return await self._defer(task, jobs, None) if jobs else 0
-
-    async def _defer(
+    async def _create(
         self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]], run_at: datetime | None
     ) -> int:
         """Defer the jobs whose ids are free, in one transaction; how many were created."""

@@ -81,20 +81,7 @@ class EmbeddedQueue(JobQueue):
         self._scheduler: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
 
-    async def enqueue(
-        self,
-        task: str | Task,
-        args: Mapping[str, Any] | None = None,
-        *,
-        job_id: str | None = None,
-        run_at: datetime | None = None,
-    ) -> bool:
-        return await self._insert(task, {job_id or new_id("job"): args or {}}, run_at) == 1
-
-    async def enqueue_many(self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]]) -> int:
-        return await self._insert(task, jobs, None) if jobs else 0
-
-    async def _insert(
+    async def _create(
         self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]], run_at: datetime | None
     ) -> int:
         """One INSERT of the jobs whose ids are free; how many it created."""

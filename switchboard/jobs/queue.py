@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from switchboard.db.base import new_id
 from switchboard.db.models import JobStatus
 from switchboard.jobs.tasks import TASKS, Task, TaskRegistry, import_task_modules
 
@@ -41,7 +42,6 @@ class JobQueue(ABC):
 
     registry: TaskRegistry
 
-    @abstractmethod
     async def enqueue(
         self,
         task: str | Task,
@@ -57,15 +57,18 @@ class JobQueue(ABC):
         is created and the result is False. Without it a fresh id is made.
         Raises ``UnknownTask`` for an unregistered task.
         """
+        return await self._create(task, {job_id or new_id("job"): args or {}}, run_at) == 1
 
     async def enqueue_many(self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]]) -> int:
         """Enqueue one run of ``task`` per ``{job_id: args}``, as ``enqueue`` would each, in
-        one transaction where the runner allows: a dialer starts many calls a tick.
-        Returns how many were created."""
-        created = 0
-        for job_id, args in jobs.items():
-            created += await self.enqueue(task, args, job_id=job_id)
-        return created
+        one transaction: a dialer starts many calls a tick. Returns how many were created."""
+        return await self._create(task, jobs, None) if jobs else 0
+
+    @abstractmethod
+    async def _create(
+        self, task: str | Task, jobs: Mapping[str, Mapping[str, Any]], run_at: datetime | None
+    ) -> int:
+        """Create the jobs whose ids are free, in one transaction; how many it created."""
 
     @abstractmethod
     async def cancel(self, job_id: str) -> bool:
