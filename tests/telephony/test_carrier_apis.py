@@ -4,8 +4,7 @@ The peers in ``tests/peers`` authenticate, validate and answer as the carriers
 document. These tests check what our carrier modules send (method, path, auth,
 every parameter), how they map answers and failures, and how they read the
 requests the carriers send back (status callbacks, answer requests, machine
-detection). Tests whose reason starts with ``BUG`` fail today on purpose
-(``xfail(strict=True)``): each names the fix a carrier module needs.
+detection).
 """
 
 from __future__ import annotations
